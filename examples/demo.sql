@@ -1,0 +1,60 @@
+-- tenancy walkthrough (run by `make demo`). Each section is plain SQL you can paste into psql.
+\pset border 1
+\echo
+\echo '== 1. Install: CREATE EXTENSION tenancy (as a superuser, once per database)'
+create extension tenancy cascade;
+
+\echo
+\echo '== 2. A platform, two partners, their customers (tier 0 -> 1 -> 2)'
+insert into tenancy.tenants (slug, name) values ('platform', 'The Platform');
+insert into tenancy.tenants (parent_id, slug, name)
+select tenancy.tenant_id(''), v.slug, v.name
+from (values ('brandsyncup', 'BrandSyncUp'), ('pixelworks', 'Pixelworks')) as v (slug, name);
+insert into tenancy.tenants (parent_id, slug, name)
+select tenancy.tenant_id(v.parent), v.slug, v.name
+from (values ('brandsyncup', 'acme', 'Acme Inc.'), ('brandsyncup', 'globex', 'Globex'),
+             ('pixelworks', 'initech', 'Initech')) as v (parent, slug, name);
+select tier, tenancy.tenant_path(id) as path, name, status from tenancy.tenants order by tier, path;
+
+\echo
+\echo '== 3. Application logins: one for customer traffic, one for the platform console'
+create role demo_app login;
+create role demo_console login;
+select tenancy.grant_app('demo_app') \g /dev/null
+select tenancy.grant_platform('demo_console') \g /dev/null
+\echo 'The application connects as demo_app (not a superuser, no BYPASSRLS). From here on: set role demo_app.'
+set role demo_app;
+
+\echo
+\echo '== 4. No context: the database shows nothing'
+select count(*) as tenants_visible_without_context from tenancy.tenants;
+
+\echo
+\echo '== 5. As the partner brandsyncup: itself and its customers'
+select tenancy.set_tenant(tenancy.tenant_id('brandsyncup')) as context;
+select tenancy.current_tier() as tier, tenancy.tenant_path(id) as path, name from tenancy.tenants order by path;
+
+\echo
+\echo '== 6. As the customer brandsyncup/acme, for one transaction only (what a pooled app does)'
+begin;
+select tenancy.set_tenant(tenancy.tenant_id('brandsyncup/acme'), local => true) as context;
+select tenancy.current_tier() as tier, tenancy.tenant_path(id) as path, name from tenancy.tenants;
+commit;
+\echo '... and after COMMIT the session context (brandsyncup) is back:'
+select tenancy.tenant_path(tenancy.current_tenant()) as current_path;
+
+\echo
+\echo '== 7. Customer traffic cannot widen its view to the platform (TN007), and a forged setting is no context'
+\set ON_ERROR_STOP 0
+select tenancy.set_tenant(tenancy.tenant_id(''));
+\set ON_ERROR_STOP 1
+select set_config('tenancy.ctx_s', '0123456789abcdef0123456789abcdef', false) as forged_setting;
+select count(*) as tenants_visible_with_forged_context from tenancy.tenants;
+
+\echo
+\echo '== 8. The platform console (member of tenancy_platform) takes tier 0 and sees everything'
+reset role;
+set role demo_console;
+select tenancy.set_tenant(tenancy.tenant_id('')) as context;
+select count(*) as tenants_visible_at_tier_0 from tenancy.tenants;
+reset role;

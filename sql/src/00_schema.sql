@@ -1,0 +1,39 @@
+-- Schema `tenancy` is created by CREATE EXTENSION (tenancy.control: schema = tenancy).
+comment on schema tenancy is
+'tenancy: multi-tenant isolation as a property of the database. See tenancy.check() and the README.';
+
+-- The role whose members may take a tier-0 (platform) context. Roles are cluster-wide, so it is
+-- created only if missing and survives DROP EXTENSION.
+do $roles$
+begin
+    if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_platform') then
+        create role tenancy_platform nologin;
+    end if;
+end
+$roles$;
+
+-- Audit trail: one structured server-log line per refused or forged context. RAISE LOG reaches the
+-- server log (log_min_messages defaults to warning, which includes LOG) and never the client, and
+-- a log line survives the caller's rollback.
+create function tenancy._audit(p_event text, p_asked text, p_reason text, p_sqlstate text)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    raise log 'TENANCY_AUDIT %', pg_catalog.json_build_object(
+        'time', pg_catalog.clock_timestamp(),
+        'event', p_event,
+        'sqlstate', p_sqlstate,
+        'role', current_user,
+        'session_user', session_user,
+        'pid', pg_catalog.pg_backend_pid(),
+        'client_addr', pg_catalog.inet_client_addr(),
+        'application_name', pg_catalog.current_setting('application_name', true),
+        'database', pg_catalog.current_database(),
+        'asked', p_asked,
+        'reason', p_reason
+    );
+end
+$fn$;

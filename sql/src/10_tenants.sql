@@ -1,0 +1,164 @@
+-- Tenants: tier 0 platform (one root), tier 1 partners, tier 2 customers.
+create table tenancy.tenants (
+    id uuid primary key default pg_catalog.gen_random_uuid(),
+    parent_id uuid references tenancy.tenants (id) on delete restrict,
+    tier smallint not null,
+    slug text not null,
+    name text not null,
+    status text not null default 'active',
+    external_id text unique,
+    settings jsonb not null default '{}',
+    created_at timestamptz not null default pg_catalog.now(),
+    updated_at timestamptz not null default pg_catalog.now(),
+    constraint tenants_tier_range check (tier between 0 and 2),
+    constraint tenants_root_has_no_parent check ((tier = 0) = (parent_id is null)),
+    constraint tenants_status check (status in ('active', 'suspended'))
+);
+
+-- Unique among siblings; the root (no parent) is unique by the partial index below.
+create unique index tenants_parent_slug_key on tenancy.tenants (parent_id, slug);
+create unique index tenants_one_root on tenancy.tenants ((true)) where parent_id is null;
+
+comment on table tenancy.tenants is
+'Tenant hierarchy: tier 0 platform (the single root), tier 1 partners, tier 2 customers.';
+
+select pg_catalog.pg_extension_config_dump('tenancy.tenants', '');
+
+-- Tier invariants with TN006, slugs with 22023; tier may be omitted (derived from the parent).
+create function tenancy._tenants_guard()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_parent_tier smallint;
+begin
+    if new.slug is null or new.slug !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' then
+        raise exception 'tenant slug % is not a DNS label (lower-case a-z, 0-9 and inner hyphens, 1 to 63 characters)',
+            coalesce(pg_catalog.quote_literal(new.slug), 'NULL')
+            using errcode = '22023';
+    end if;
+    if new.parent_id is null then
+        if new.tier is null then
+            new.tier := 0;
+        end if;
+        if new.tier <> 0 then
+            raise exception 'tenant % has tier % but no parent: only the tier-0 platform tenant has no parent',
+                new.slug, new.tier
+                using errcode = 'TN006';
+        end if;
+        if exists (select from tenancy.tenants t where t.parent_id is null and t.id <> new.id) then
+            raise exception 'tenant % cannot be a second tier-0 platform tenant: there is at most one root', new.slug
+                using errcode = 'TN006';
+        end if;
+    else
+        select t.tier into v_parent_tier from tenancy.tenants t where t.id = new.parent_id;
+        if not found then
+            raise exception 'parent tenant % of tenant % does not exist', new.parent_id, new.slug
+                using errcode = 'TN001';
+        end if;
+        if new.tier is null then
+            new.tier := v_parent_tier + 1;
+        end if;
+        if new.tier <> v_parent_tier + 1 then
+            raise exception 'tenant % has tier % but its parent has tier %: a child''s tier is its parent''s + 1',
+                new.slug, new.tier, v_parent_tier
+                using errcode = 'TN006';
+        end if;
+        if new.tier > 2 then
+            raise exception 'tenant % would have tier %: customers (tier 2) cannot have children', new.slug, new.tier
+                using errcode = 'TN006';
+        end if;
+    end if;
+    if tg_op = 'UPDATE' then
+        if new.id <> old.id then
+            raise exception 'tenant ids are immutable (tenant %)', old.id using errcode = 'TN006';
+        end if;
+        if new.tier <> old.tier and exists (select from tenancy.tenants t where t.parent_id = old.id) then
+            raise exception 'tenant % has children: its tier cannot change from % to %', new.slug, old.tier, new.tier
+                using errcode = 'TN006';
+        end if;
+        new.updated_at := pg_catalog.now();
+    end if;
+    return new;
+end
+$fn$;
+
+create trigger tenants_guard
+before insert or update on tenancy.tenants
+for each row execute function tenancy._tenants_guard();
+
+-- Lookup used by set_tenant and policies (bypasses RLS; returns no row when unknown).
+create function tenancy._tenant_info(p_tenant uuid, out tier smallint, out status text)
+returns record
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select t.tier, t.status from tenancy.tenants t where t.id = p_tenant
+$fn$;
+
+create function tenancy.tenant_id(path text)
+returns uuid
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_parts text[];
+    v_id uuid;
+    v_part text;
+begin
+    if path is null then
+        raise exception 'tenant path must not be null' using errcode = '22023';
+    end if;
+    select t.id into v_id from tenancy.tenants t where t.parent_id is null;
+    if v_id is null then
+        raise exception 'unknown tenant path %: there is no platform (tier-0) tenant yet', pg_catalog.quote_literal(path)
+            using errcode = 'TN001';
+    end if;
+    if pg_catalog.btrim(path, '/') = '' then
+        return v_id;
+    end if;
+    v_parts := pg_catalog.string_to_array(pg_catalog.btrim(path, '/'), '/');
+    if pg_catalog.array_length(v_parts, 1) > 2 then
+        raise exception 'unknown tenant path %: paths have at most two segments (partner/customer)',
+            pg_catalog.quote_literal(path)
+            using errcode = 'TN001';
+    end if;
+    foreach v_part in array v_parts loop
+        select t.id into v_id from tenancy.tenants t where t.parent_id = v_id and t.slug = v_part;
+        if v_id is null then
+            raise exception 'unknown tenant path %: no tenant % there', pg_catalog.quote_literal(path),
+                pg_catalog.quote_literal(v_part)
+                using errcode = 'TN001';
+        end if;
+    end loop;
+    return v_id;
+end
+$fn$;
+
+comment on function tenancy.tenant_id(text) is
+'Tenant id for a path: '''' is the platform root, ''partner'' a partner, ''partner/customer'' its customer. Unknown: TN001.';
+
+-- Path of a tenant ('' for the root, 'partner', 'partner/customer').
+create function tenancy.tenant_path(p_tenant uuid)
+returns text
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select case t.tier
+        when 0 then ''
+        when 1 then t.slug
+        else (select p.slug from tenancy.tenants p where p.id = t.parent_id) || '/' || t.slug
+    end
+    from tenancy.tenants t
+    where t.id = p_tenant
+$fn$;
+
+comment on function tenancy.tenant_path(uuid) is
+'Path of a tenant: '''' for the platform root, ''partner'' or ''partner/customer''; null when unknown.';

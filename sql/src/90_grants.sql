@@ -1,0 +1,100 @@
+-- Visibility of the extension's own tables, privileges, and the grant helpers.
+
+-- tenants: the same visibility as every scoped table (tier 0 all, tier 1 itself and its children,
+-- tier 2 itself). Application roles only read it.
+alter table tenancy.tenants enable row level security;
+alter table tenancy.tenants force row level security;
+create policy tenancy_select on tenancy.tenants
+for select
+using (id = any((select tenancy._policy_visible())::uuid[]));
+create policy tenancy_platform_select on tenancy.tenants
+for select to tenancy_platform
+using ((select tenancy._policy_is_root()));
+
+-- Functions an application login needs (context, domain and token reads). Looked up by name so
+-- that every overload is covered.
+create function tenancy._app_functions()
+returns setof regprocedure
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select p.oid::regprocedure
+    from pg_catalog.pg_proc p
+    where p.pronamespace = 'tenancy'::regnamespace
+      and p.proname = any(array[
+          'set_tenant', '_set_tenant', 'set_tenant_for_domain', 'reset_tenant', 'current_tenant', 'current_tier',
+          'visible_tenants', 'tenant_id', 'tenant_path', 'normalize_host', 'resolve_domain',
+          'resolve_domain_details', 'primary_domain', 'effective_tokens', 'tokens_css',
+          'token_violations', 'contrast_ratio'
+      ])
+$fn$;
+
+create function tenancy.grant_app(role regrole)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_fn regprocedure;
+    v_tbl regclass;
+begin
+    if role is null then
+        raise exception 'grant_app needs a role' using errcode = '22023';
+    end if;
+    execute pg_catalog.format('grant usage on schema tenancy to %s', role);
+    for v_fn in select * from tenancy._app_functions() loop
+        execute pg_catalog.format('grant execute on function %s to %s', v_fn, role);
+    end loop;
+    for v_tbl in
+        select c.oid::regclass
+        from pg_catalog.pg_class c
+        where c.relnamespace = 'tenancy'::regnamespace
+          and c.relkind in ('r', 'p')
+          and c.relname in ('tenants', 'domain_mappings', 'token_layers', 'token_rules', 'scoped_tables')
+    loop
+        execute pg_catalog.format('grant select on table %s to %s', v_tbl, role);
+    end loop;
+end
+$fn$;
+
+comment on function tenancy.grant_app(regrole) is
+'Grant what an application login needs: usage on schema tenancy, execute on the context, domain and token '
+'read functions, and select (under row-level security) on the extension''s tables. No writes, no user tables.';
+
+create function tenancy.grant_platform(role regrole)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    perform tenancy.grant_app(role);
+    execute pg_catalog.format('grant tenancy_platform to %s', role);
+end
+$fn$;
+
+comment on function tenancy.grant_platform(regrole) is
+'grant_app plus membership in tenancy_platform: the role may take a tier-0 (platform) context.';
+
+-- Nothing is executable by PUBLIC unless listed here. Policy helpers must be: a policy's
+-- functions run with the privileges of the role that queries the table. None of them can set a
+-- context; they only read the one that is verified.
+revoke all on all functions in schema tenancy from public;
+grant execute on function
+tenancy._ctx(text, text, float8),
+tenancy._current(),
+tenancy._policy_visible(),
+tenancy._policy_is_root(),
+tenancy._policy_has_context(),
+tenancy._policy_write_tenant(regclass),
+tenancy._policy_write_visible(regclass),
+tenancy._default_tenant(),
+tenancy._partner_visible(),
+-- called by set_tenant (which runs as its caller): the tier and status of one tenant id are what
+-- calling set_tenant with that id would tell anyway
+tenancy._tenant_info(uuid),
+-- a log line names the real role and backend pid, so nothing can be blamed on another session
+tenancy._audit(text, text, text, text)
+to public;

@@ -1,0 +1,66 @@
+"""Helpers shared by the pytest suites (no fixtures here: plain functions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+
+def connect(dsn: str, **kwargs: object) -> psycopg.Connection:
+    return psycopg.connect(dsn, autocommit=True, **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: str
+    brandsyncup: str
+    acme: str
+    globex: str
+    pixelworks: str
+    initech: str
+    suspended: str
+
+    def all(self) -> list[str]:
+        return [
+            self.root,
+            self.brandsyncup,
+            self.acme,
+            self.globex,
+            self.pixelworks,
+            self.initech,
+            self.suspended,
+        ]
+
+    def visible(self, tenant: str) -> set[str]:
+        if tenant == self.root:
+            return set(self.all())
+        if tenant == self.brandsyncup:
+            return {self.brandsyncup, self.acme, self.globex, self.suspended}
+        if tenant == self.pixelworks:
+            return {self.pixelworks, self.initech}
+        return {tenant}
+
+
+def seed_tree(conn: psycopg.Connection) -> Tree:
+    def add(parent: str | None, slug: str, status: str = "active") -> str:
+        row = conn.execute(
+            "insert into tenancy.tenants (parent_id, slug, name, status)"
+            " values (%s, %s, %s, %s) returning id",
+            [parent, slug, slug.title(), status],
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    root = add(None, "platform")
+    bsu = add(root, "brandsyncup")
+    pxw = add(root, "pixelworks")
+    return Tree(
+        root=root,
+        brandsyncup=bsu,
+        acme=add(bsu, "acme"),
+        globex=add(bsu, "globex"),
+        pixelworks=pxw,
+        initech=add(pxw, "initech"),
+        suspended=add(bsu, "dormant", "suspended"),
+    )
