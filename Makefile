@@ -42,7 +42,7 @@ install-ext: all
 
 lint: deps
 	@echo "== sqlfluff (postgres dialect) on sql/"
-	@.venv/bin/sqlfluff lint --disable-progress-bar --nocolor sql/src sql/updates
+	@.venv/bin/sqlfluff lint --disable-progress-bar --nocolor sql/src $(wildcard sql/updates/*.sql)
 	@echo "== ruff on Python"
 	@.venv/bin/ruff check plpython tests scripts bench examples
 	@.venv/bin/ruff format --check plpython tests scripts bench examples
