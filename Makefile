@@ -26,6 +26,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 PYTHON ?= python3
+PY_DIRS = $(wildcard plpython tests scripts bench examples)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRC) $(PY_SRC) scripts/build_sql.py tenancy.control
 	$(PYTHON) scripts/build_sql.py $(EXTVERSION) $@ $(SQL_SRC)
@@ -44,8 +45,8 @@ lint: deps
 	@echo "== sqlfluff (postgres dialect) on sql/"
 	@.venv/bin/sqlfluff lint --disable-progress-bar --nocolor sql/src $(wildcard sql/updates/*.sql)
 	@echo "== ruff on Python"
-	@.venv/bin/ruff check plpython tests scripts bench examples
-	@.venv/bin/ruff format --check plpython tests scripts bench examples
+	@.venv/bin/ruff check $(PY_DIRS)
+	@.venv/bin/ruff format --check $(PY_DIRS)
 
 # pgTAP through pg_prove plus pytest, against a throwaway cluster.
 test: lint install-ext
