@@ -22,6 +22,30 @@ create role demo_app login;
 create role demo_console login;
 select tenancy.grant_app('demo_app') \g /dev/null
 select tenancy.grant_platform('demo_console') \g /dev/null
+
+\echo
+\echo '== 3b. A tenant-scoped table: register it once, tenancy generates and guards its policies'
+create table public.orders (
+    id bigserial primary key, tenant_id uuid not null, item text not null, amount numeric not null
+);
+select tenancy.register_table('public.orders') \g /dev/null
+grant select, insert, update, delete on public.orders to demo_app, demo_console;
+grant usage on sequence public.orders_id_seq to demo_app, demo_console;
+insert into public.orders (tenant_id, item, amount)
+select tenancy.tenant_id(v.path), v.item, v.amount
+from (values ('brandsyncup', 'partner seats', 900), ('brandsyncup/acme', 'rockets', 120),
+             ('brandsyncup/acme', 'anvils', 80), ('brandsyncup/globex', 'widgets', 45),
+             ('pixelworks/initech', 'staplers', 12)) as v (path, item, amount);
+\echo 'policies generated on public.orders (once per statement, index-friendly):'
+select polname as policy, case polcmd when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update'
+    when 'd' then 'delete' end as command, polroles::regrole[]::text as roles
+from pg_policy where polrelid = 'public.orders'::regclass order by polname;
+\echo 'a guard refuses drift (TN006):'
+\set ON_ERROR_STOP 0
+alter table public.orders disable row level security;
+\set ON_ERROR_STOP 1
+
+\echo
 \echo 'The application connects as demo_app (not a superuser, no BYPASSRLS). From here on: set role demo_app.'
 set role demo_app;
 
@@ -33,13 +57,28 @@ select count(*) as tenants_visible_without_context from tenancy.tenants;
 \echo '== 5. As the partner brandsyncup: itself and its customers'
 select tenancy.set_tenant(tenancy.tenant_id('brandsyncup')) as context;
 select tenancy.current_tier() as tier, tenancy.tenant_path(id) as path, name from tenancy.tenants order by path;
+select tenancy.tenant_path(tenant_id) as owner, item, amount from public.orders order by owner, item;
 
 \echo
 \echo '== 6. As the customer brandsyncup/acme, for one transaction only (what a pooled app does)'
 begin;
 select tenancy.set_tenant(tenancy.tenant_id('brandsyncup/acme'), local => true) as context;
 select tenancy.current_tier() as tier, tenancy.tenant_path(id) as path, name from tenancy.tenants;
+select tenancy.tenant_path(tenant_id) as owner, item, amount from public.orders order by item;
+insert into public.orders (item, amount) values ('more rockets', 60)
+returning tenancy.tenant_path(tenant_id) as inserted_into, item;
+\echo 'writing into another tenant is refused by row-level security (42501):'
+\set ON_ERROR_STOP 0
+insert into public.orders (tenant_id, item, amount) values (tenancy.tenant_id('pixelworks/initech'), 'sneaky', 1);
+\set ON_ERROR_STOP 1
 commit;
+\echo 'with no context, writes are refused (TN003) and nothing is visible:'
+begin;
+select tenancy.reset_tenant() \g /dev/null
+\set ON_ERROR_STOP 0
+insert into public.orders (item, amount) values ('orphan', 1);
+\set ON_ERROR_STOP 1
+rollback;
 \echo '... and after COMMIT the session context (brandsyncup) is back:'
 select tenancy.tenant_path(tenancy.current_tenant()) as current_path;
 
@@ -57,4 +96,11 @@ reset role;
 set role demo_console;
 select tenancy.set_tenant(tenancy.tenant_id('')) as context;
 select count(*) as tenants_visible_at_tier_0 from tenancy.tenants;
+select tenancy.tenant_path(tenant_id) as owner, count(*) as orders, sum(amount) as total
+from public.orders group by 1 order by 1;
 reset role;
+
+\echo
+\echo '== 9. tenancy.check(): drift and leak audit (run as the DBA here, so it flags the superuser too)'
+create view public.order_totals as select tenant_id, sum(amount) from public.orders group by 1;
+select severity, object, problem from tenancy.check() order by severity, object;

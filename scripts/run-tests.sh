@@ -11,7 +11,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
     -c "create extension pgtap" -c "create extension tenancy cascade" >/dev/null || exit 1
 
 echo "== pgTAP (pg_prove)"
-pg_prove -d "$db" --failures tests/pgtap/*.sql
+PGOPTIONS="-c client_min_messages=warning" pg_prove -d "$db" --failures tests/pgtap/*.sql
 tap_rc=$?
 
 echo "== pytest"

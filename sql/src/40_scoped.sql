@@ -1,1 +1,298 @@
--- (filled by a later issue)
+-- The catalog of tenant-scoped tables and the row-level-security policies generated from it.
+create table tenancy.scoped_tables (
+    relid regclass primary key,
+    tenant_column name not null default 'tenant_id',
+    write_scope text not null default 'own',
+    shared_rows boolean not null default false,
+    registered_at timestamptz not null default pg_catalog.now(),
+    constraint scoped_tables_write_scope check (write_scope in ('own', 'visible'))
+);
+
+comment on table tenancy.scoped_tables is
+'Tenant-scoped tables: register_table() generates their row-level-security policies from this catalog.';
+
+select pg_catalog.pg_extension_config_dump('tenancy.scoped_tables', '');
+
+-- Names of the policies tenancy generates (a table may have its own policies beside them).
+create function tenancy._policy_names()
+returns text[]
+language sql
+immutable
+parallel safe
+as $fn$
+    select array[
+        'tenancy_select', 'tenancy_insert', 'tenancy_update', 'tenancy_delete',
+        'tenancy_platform_select', 'tenancy_platform_insert', 'tenancy_platform_update',
+        'tenancy_platform_delete'
+    ]
+$fn$;
+
+-- Generated DDL is executed with this transaction-local flag set, so the guards let it through.
+create function tenancy._internal_ddl(p_on boolean)
+returns void
+language sql
+volatile
+as $fn$
+    select pg_catalog.set_config('tenancy.internal_ddl', case when p_on then 'on' else 'off' end, true);
+$fn$;
+
+-- The policies of one table (name, command, role, using, with check) for a catalog entry. The
+-- context is read through scalar subqueries, which PostgreSQL evaluates once per statement (an
+-- InitPlan); customer and partner queries compare the tenant column with = ANY (uuid[]), an index
+-- condition; the tier-0 case is a separate policy for tenancy_platform only, so no OR branch
+-- reaches application roles.
+create function tenancy._policy_defs(
+    p_rel regclass, p_column name, p_write_scope text, p_shared boolean
+)
+returns table (policy_name text, command text, to_role text, using_expr text, check_expr text)
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_col text := pg_catalog.quote_ident(p_column);
+    v_rel text := pg_catalog.quote_literal(p_rel::text);
+    v_vis text;
+    v_root text := '(select tenancy._policy_is_root())';
+    v_write text;
+    v_platform_write text;
+begin
+    v_vis := pg_catalog.format('%s = any((select tenancy._policy_visible())::uuid[])', v_col);
+    if p_shared then
+        v_vis := pg_catalog.format('(%s or (%s is null and (select tenancy._policy_has_context())))', v_vis, v_col);
+    end if;
+    if p_write_scope = 'own' then
+        v_write := pg_catalog.format('%s = (select tenancy._policy_write_tenant(%s::regclass))', v_col, v_rel);
+        v_platform_write := v_write;
+    else
+        v_write := pg_catalog.format(
+            '%s = any((select tenancy._policy_write_visible(%s::regclass))::uuid[])', v_col, v_rel
+        );
+        v_platform_write := pg_catalog.format('(%s and %s is not null)', v_root, v_col);
+    end if;
+    if p_shared then
+        -- rows without a tenant are shared by everyone and written only in a tier-0 context
+        v_platform_write := pg_catalog.format('(%s or (%s is null and %s))', v_platform_write, v_col, v_root);
+    end if;
+
+    return query values
+    ('tenancy_select', 'select', 'public', v_vis, null::text),
+    ('tenancy_insert', 'insert', 'public', null, v_write),
+    ('tenancy_update', 'update', 'public', v_vis, v_write),
+    ('tenancy_delete', 'delete', 'public', v_vis, null),
+    ('tenancy_platform_select', 'select', 'tenancy_platform', v_root, null),
+    ('tenancy_platform_update', 'update', 'tenancy_platform', v_root, v_platform_write),
+    ('tenancy_platform_delete', 'delete', 'tenancy_platform', v_root, null);
+    if p_write_scope = 'visible' or p_shared then
+        return query values ('tenancy_platform_insert', 'insert', 'tenancy_platform', null::text, v_platform_write);
+    end if;
+end
+$fn$;
+
+-- Apply the catalog entry of p_parent to p_rel (the table itself, or one of its partitions):
+-- RLS enabled and forced, generated policies replaced, the tenant column defaulting to the current
+-- tenant, an index led by the tenant column.
+create function tenancy._apply(p_rel regclass, p_parent regclass)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_entry tenancy.scoped_tables;
+    v_def record;
+    v_sql text;
+begin
+    select * into strict v_entry from tenancy.scoped_tables s where s.relid = p_parent;
+    perform tenancy._internal_ddl(true);
+    execute pg_catalog.format('alter table %s enable row level security', p_rel);
+    execute pg_catalog.format('alter table %s force row level security', p_rel);
+    for v_def in
+        select p.polname from pg_catalog.pg_policy p
+        where p.polrelid = p_rel and p.polname = any(tenancy._policy_names())
+    loop
+        execute pg_catalog.format('drop policy %I on %s', v_def.polname, p_rel);
+    end loop;
+    for v_def in
+        select * from tenancy._policy_defs(p_parent, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows)
+    loop
+        v_sql := pg_catalog.format('create policy %I on %s as permissive for %s to %s',
+            v_def.policy_name, p_rel, v_def.command, v_def.to_role);
+        if v_def.using_expr is not null then
+            v_sql := v_sql || ' using (' || v_def.using_expr || ')';
+        end if;
+        if v_def.check_expr is not null then
+            v_sql := v_sql || ' with check (' || v_def.check_expr || ')';
+        end if;
+        execute v_sql;
+    end loop;
+    execute pg_catalog.format('alter table %s alter column %I set default tenancy._default_tenant()',
+        p_rel, v_entry.tenant_column);
+    -- an index led by the tenant column (on a partitioned table it cascades to the partitions)
+    if not exists (
+        select from pg_catalog.pg_index i
+        join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+        where i.indrelid = p_rel and a.attname = v_entry.tenant_column
+    ) then
+        execute pg_catalog.format('create index on %s (%I)', p_rel, v_entry.tenant_column);
+    end if;
+    perform tenancy._internal_ddl(false);
+end
+$fn$;
+
+-- Apply to the table and, when partitioned, to every partition (direct reads of a partition are
+-- isolated too).
+create function tenancy._apply_tree(p_parent regclass)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_rel regclass;
+begin
+    for v_rel in
+        select t.relid from pg_catalog.pg_partition_tree(p_parent) t
+        union
+        select p_parent
+    loop
+        perform tenancy._apply(v_rel, p_parent);
+    end loop;
+end
+$fn$;
+
+create function tenancy.register_table(
+    tbl regclass,
+    tenant_column name default 'tenant_id',
+    write_scope text default 'own',
+    shared_rows boolean default false
+)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_kind "char";
+    v_type regtype;
+    v_registered_parent regclass;
+begin
+    if tbl is null then
+        raise exception 'register_table needs a table' using errcode = '22023';
+    end if;
+    select c.relkind into v_kind from pg_catalog.pg_class c where c.oid = tbl;
+    if v_kind not in ('r', 'p') then
+        raise exception 'cannot register % as a tenant-scoped table: it is a %', tbl,
+            case v_kind when 'v' then 'view' when 'm' then 'materialized view' when 'f' then 'foreign table'
+                when 'S' then 'sequence' when 'i' then 'index' else 'relation of kind ' || v_kind::text end
+            using errcode = '22023', hint = 'Register the underlying table; give views security_invoker = true.';
+    end if;
+    if tbl::text like 'tenancy.%' then
+        raise exception 'cannot register %: the extension''s own tables have their policies already', tbl
+            using errcode = '22023';
+    end if;
+    select a.atttypid::regtype into v_type
+    from pg_catalog.pg_attribute a
+    where a.attrelid = tbl and a.attname = tenant_column and a.attnum > 0 and not a.attisdropped;
+    if not found then
+        raise exception 'cannot register %: it has no column %', tbl, pg_catalog.quote_ident(tenant_column)
+            using errcode = '22023', hint = 'Add a uuid tenant column, or name it with tenant_column =>.';
+    end if;
+    if v_type <> 'uuid'::regtype then
+        raise exception 'cannot register %: its tenant column % is %, not uuid', tbl,
+            pg_catalog.quote_ident(tenant_column), v_type
+            using errcode = '22023';
+    end if;
+    if write_scope is null or write_scope not in ('own', 'visible') then
+        raise exception 'cannot register %: write_scope must be ''own'' or ''visible'', not %', tbl,
+            coalesce(pg_catalog.quote_literal(write_scope), 'NULL')
+            using errcode = '22023';
+    end if;
+    select a.relid into v_registered_parent
+    from pg_catalog.pg_partition_ancestors(tbl) a
+    join tenancy.scoped_tables s on s.relid = a.relid
+    where a.relid <> tbl
+    limit 1;
+    if v_registered_parent is not null then
+        raise exception 'cannot register % on its own: it is a partition of the registered table %', tbl,
+            v_registered_parent
+            using errcode = '22023';
+    end if;
+
+    insert into tenancy.scoped_tables as s (relid, tenant_column, write_scope, shared_rows)
+    values (tbl, tenant_column, write_scope, coalesce(shared_rows, false))
+    on conflict (relid) do update
+    set tenant_column = excluded.tenant_column,
+        write_scope = excluded.write_scope,
+        shared_rows = excluded.shared_rows;
+    perform tenancy._apply_tree(tbl);
+end
+$fn$;
+
+comment on function tenancy.register_table(regclass, name, text, boolean) is
+'Make a table tenant-scoped (idempotent): enable and force row-level security, generate its policies, default '
+'the tenant column to the current tenant, index the tenant column, and do the same on every partition. '
+'Refuses (22023) a missing or non-uuid column, a view or a foreign table.';
+
+create function tenancy.unregister_table(tbl regclass)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_entry tenancy.scoped_tables;
+    v_rel regclass;
+    v_pol name;
+begin
+    delete from tenancy.scoped_tables s where s.relid = tbl returning * into v_entry;
+    if not found then
+        raise exception '% is not a registered tenant-scoped table', tbl using errcode = '22023';
+    end if;
+    perform tenancy._internal_ddl(true);
+    for v_rel in select t.relid from pg_catalog.pg_partition_tree(tbl) t union select tbl loop
+        for v_pol in
+            select p.polname from pg_catalog.pg_policy p
+            where p.polrelid = v_rel and p.polname = any(tenancy._policy_names())
+        loop
+            execute pg_catalog.format('drop policy %I on %s', v_pol, v_rel);
+        end loop;
+        execute pg_catalog.format('alter table %s no force row level security', v_rel);
+        execute pg_catalog.format('alter table %s disable row level security', v_rel);
+        if exists (
+            select from pg_catalog.pg_attrdef d
+            join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+            where d.adrelid = v_rel and a.attname = v_entry.tenant_column
+              and pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'tenancy._default_tenant()'
+        ) then
+            execute pg_catalog.format('alter table %s alter column %I drop default', v_rel, v_entry.tenant_column);
+        end if;
+    end loop;
+    perform tenancy._internal_ddl(false);
+end
+$fn$;
+
+comment on function tenancy.unregister_table(regclass) is
+'Stop scoping a table: drop its generated policies and catalog row, disable row-level security, drop the tenant '
+'column default. The tenant index stays.';
+
+create function tenancy.refresh_policies()
+returns integer
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_rel regclass;
+    v_count integer := 0;
+begin
+    for v_rel in select s.relid from tenancy.scoped_tables s order by s.relid::text loop
+        perform tenancy._apply_tree(v_rel);
+        v_count := v_count + 1;
+    end loop;
+    return v_count;
+end
+$fn$;
+
+comment on function tenancy.refresh_policies() is
+'Regenerate the policies, defaults and indexes of every registered table; returns how many tables.';

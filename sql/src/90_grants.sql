@@ -26,7 +26,7 @@ as $fn$
           'set_tenant', '_set_tenant', 'set_tenant_for_domain', 'reset_tenant', 'current_tenant', 'current_tier',
           'visible_tenants', 'tenant_id', 'tenant_path', 'normalize_host', 'resolve_domain',
           'resolve_domain_details', 'primary_domain', 'effective_tokens', 'tokens_css',
-          'token_violations', 'contrast_ratio'
+          'token_violations', 'contrast_ratio', 'check'
       ])
 $fn$;
 
