@@ -24,8 +24,65 @@ comment on table tenancy.tenants is
 
 select pg_catalog.pg_extension_config_dump('tenancy.tenants', '');
 
--- Tier invariants with TN006, slugs with 22023; tier may be omitted (derived from the parent).
-create function tenancy._tenants_guard()
+-- Slugs (22023) and the tier derived from the parent when omitted: before each row.
+create function tenancy._tenants_before()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if new.slug is null or new.slug !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' then
+        raise exception 'tenant slug % is not a DNS label (lower-case a-z, 0-9 and inner hyphens, 1 to 63 characters)',
+            coalesce(pg_catalog.quote_literal(new.slug), 'NULL')
+            using errcode = '22023';
+    end if;
+    if new.tier is null then
+        if new.parent_id is null then
+            new.tier := 0;
+        else
+            select t.tier + 1 into new.tier from tenancy.tenants t where t.id = new.parent_id;
+            if new.tier is null then
+                raise exception 'parent tenant % of tenant % does not exist', new.parent_id, new.slug
+                    using errcode = 'TN001';
+            end if;
+        end if;
+    end if;
+    -- invariants that need no other row (the constraints behind them are only a backstop)
+    if new.parent_id is null and new.tier <> 0 then
+        raise exception 'tenant % has tier % but no parent: only the tier-0 platform tenant has no parent',
+            new.slug, new.tier
+            using errcode = 'TN006';
+    end if;
+    if new.parent_id is not null and new.tier = 0 then
+        raise exception 'tenant % has a parent, so it cannot have tier 0', new.slug using errcode = 'TN006';
+    end if;
+    if new.tier not between 0 and 2 then
+        raise exception 'tenant % would have tier %: there are three tiers (0 platform, 1 partner, 2 customer)',
+            new.slug, new.tier
+            using errcode = 'TN006';
+    end if;
+    if new.parent_id is null
+       and exists (select from tenancy.tenants t where t.parent_id is null and t.id <> new.id) then
+        raise exception 'tenant % cannot be a second tier-0 platform tenant: there is at most one root', new.slug
+            using errcode = 'TN006';
+    end if;
+    if tg_op = 'UPDATE' then
+        if new.id <> old.id then
+            raise exception 'tenant ids are immutable (tenant %)', old.id using errcode = 'TN006';
+        end if;
+        new.updated_at := pg_catalog.now();
+    end if;
+    return new;
+end
+$fn$;
+
+create trigger tenants_before
+before insert or update on tenancy.tenants
+for each row execute function tenancy._tenants_before();
+
+-- Tier invariants (TN006), checked at the end of each statement, so that a COPY (pg_restore) may
+-- bring children before their parent.
+create function tenancy._tenants_invariants()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -33,15 +90,7 @@ as $fn$
 declare
     v_parent_tier smallint;
 begin
-    if new.slug is null or new.slug !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' then
-        raise exception 'tenant slug % is not a DNS label (lower-case a-z, 0-9 and inner hyphens, 1 to 63 characters)',
-            coalesce(pg_catalog.quote_literal(new.slug), 'NULL')
-            using errcode = '22023';
-    end if;
     if new.parent_id is null then
-        if new.tier is null then
-            new.tier := 0;
-        end if;
         if new.tier <> 0 then
             raise exception 'tenant % has tier % but no parent: only the tier-0 platform tenant has no parent',
                 new.slug, new.tier
@@ -57,36 +106,29 @@ begin
             raise exception 'parent tenant % of tenant % does not exist', new.parent_id, new.slug
                 using errcode = 'TN001';
         end if;
-        if new.tier is null then
-            new.tier := v_parent_tier + 1;
-        end if;
         if new.tier <> v_parent_tier + 1 then
             raise exception 'tenant % has tier % but its parent has tier %: a child''s tier is its parent''s + 1',
                 new.slug, new.tier, v_parent_tier
                 using errcode = 'TN006';
         end if;
-        if new.tier > 2 then
-            raise exception 'tenant % would have tier %: customers (tier 2) cannot have children', new.slug, new.tier
-                using errcode = 'TN006';
-        end if;
     end if;
-    if tg_op = 'UPDATE' then
-        if new.id <> old.id then
-            raise exception 'tenant ids are immutable (tenant %)', old.id using errcode = 'TN006';
-        end if;
-        if new.tier <> old.tier and exists (select from tenancy.tenants t where t.parent_id = old.id) then
-            raise exception 'tenant % has children: its tier cannot change from % to %', new.slug, old.tier, new.tier
-                using errcode = 'TN006';
-        end if;
-        new.updated_at := pg_catalog.now();
+    if new.tier > 2 then
+        raise exception 'tenant % would have tier %: customers (tier 2) cannot have children', new.slug, new.tier
+            using errcode = 'TN006';
     end if;
-    return new;
+    if tg_op = 'UPDATE' and new.tier <> old.tier
+       and exists (select from tenancy.tenants t where t.parent_id = old.id and t.tier <> new.tier + 1) then
+        raise exception 'tenant % has children: its tier cannot change from % to %', new.slug, old.tier, new.tier
+            using errcode = 'TN006';
+    end if;
+    return null;
 end
 $fn$;
 
-create trigger tenants_guard
-before insert or update on tenancy.tenants
-for each row execute function tenancy._tenants_guard();
+create constraint trigger tenants_invariants
+after insert or update on tenancy.tenants
+deferrable initially immediate
+for each row execute function tenancy._tenants_invariants();
 
 -- Lookup used by set_tenant and policies (bypasses RLS; returns no row when unknown).
 create function tenancy._tenant_info(p_tenant uuid, out tier smallint, out status text)

@@ -296,3 +296,19 @@ $fn$;
 
 comment on function tenancy.refresh_policies() is
 'Regenerate the policies, defaults and indexes of every registered table; returns how many tables.';
+
+-- Every registered table and each of its partitions, with the registered root and tenant column.
+create function tenancy._scope()
+returns table (rel regclass, root regclass, col name)
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select t.relid::regclass, s.relid, s.tenant_column
+    from tenancy.scoped_tables s
+    cross join lateral (
+        select pt.relid from pg_catalog.pg_partition_tree(s.relid) pt
+        union
+        select s.relid
+    ) t
+$fn$;

@@ -30,6 +30,38 @@ as $fn$
     limit 1
 $fn$;
 
+-- ddl_command_start: remember which registered tables (and partitions) are protected now, so
+-- that ddl_command_end refuses only a change from protected to unprotected (a pg_restore builds
+-- a registered table before its row-level security is switched on, and must not be refused).
+create function tenancy._guard_start()
+returns event_trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if tenancy._is_internal_ddl() then
+        return;
+    end if;
+    perform pg_catalog.set_config('tenancy.rls_protected', coalesce((
+        select pg_catalog.string_agg(c.oid::text, ',')
+        from tenancy._scope() x
+        join pg_catalog.pg_class c on c.oid = x.rel
+        where c.relrowsecurity and c.relforcerowsecurity
+    ), ''), true);
+end
+$fn$;
+
+create function tenancy._was_protected(p_rel oid)
+returns boolean
+language sql
+stable
+as $fn$
+    select p_rel::text = any(pg_catalog.string_to_array(
+        coalesce(pg_catalog.current_setting('tenancy.rls_protected', true), ''), ','
+    ))
+$fn$;
+
 -- ddl_command_end: refuse RLS being disabled or un-forced and generated policies being altered;
 -- scope new partitions of registered tables; auto-register new tables when tenancy.auto_register = on.
 create function tenancy._guard_ddl()
@@ -68,7 +100,7 @@ begin
             end if;
             v_root := tenancy._registered_root(v_rel.oid);
             if v_root is not null and v_root = v_rel.rel then
-                if not (v_rel.relrowsecurity and v_rel.relforcerowsecurity) then
+                if not (v_rel.relrowsecurity and v_rel.relforcerowsecurity) and tenancy._was_protected(v_rel.oid) then
                     raise exception 'row-level security on % is managed by tenancy: it cannot be disabled or un-forced',
                         v_rel.rel
                         using errcode = 'TN006',
@@ -82,7 +114,7 @@ begin
                        where p.polrelid = v_rel.oid and p.polname = 'tenancy_select'
                    ) then
                     perform tenancy._apply(v_rel.rel, v_root);
-                elsif not (v_rel.relrowsecurity and v_rel.relforcerowsecurity) then
+                elsif not (v_rel.relrowsecurity and v_rel.relforcerowsecurity) and tenancy._was_protected(v_rel.oid) then
                     raise exception 'row-level security on % (a partition of %) is managed by tenancy', v_rel.rel, v_root
                         using errcode = 'TN006',
                         hint = pg_catalog.format('Use tenancy.unregister_table(%L) to stop scoping it.', v_root::text);
@@ -157,6 +189,7 @@ $fn$;
 -- (through EXECUTE only because sqlfluff's postgres dialect cannot parse CREATE EVENT TRIGGER)
 do $et$
 begin
+    execute 'create event trigger tenancy_guard_start on ddl_command_start execute function tenancy._guard_start()';
     execute 'create event trigger tenancy_guard_ddl on ddl_command_end execute function tenancy._guard_ddl()';
     execute 'create event trigger tenancy_guard_drop on sql_drop execute function tenancy._guard_drop()';
 end

@@ -1,21 +1,5 @@
 -- tenancy.check(): drift and leak audit. Read-only; each finding says how to fix it.
 
--- Every registered table and each of its partitions, with the registered root and tenant column.
-create function tenancy._scope()
-returns table (rel regclass, root regclass, col name)
-language sql
-stable
-set search_path = pg_catalog, pg_temp
-as $fn$
-    select t.relid::regclass, s.relid, s.tenant_column
-    from tenancy.scoped_tables s
-    cross join lateral (
-        select pt.relid from pg_catalog.pg_partition_tree(s.relid) pt
-        union
-        select s.relid
-    ) t
-$fn$;
-
 create function tenancy.check()
 returns table (severity text, object text, problem text, hint text)
 language plpgsql
