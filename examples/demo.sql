@@ -87,7 +87,7 @@ select tenancy.tenant_path(tenancy.current_tenant()) as current_path;
 \set ON_ERROR_STOP 0
 select tenancy.set_tenant(tenancy.tenant_id(''));
 \set ON_ERROR_STOP 1
-select set_config('tenancy.ctx_s', '0123456789abcdef0123456789abcdef', false) as forged_setting;
+select set_config('tenancy.ctx', '0123456789abcdef0123456789abcdef', false) as forged_setting;
 select count(*) as tenants_visible_with_forged_context from tenancy.tenants;
 
 \echo

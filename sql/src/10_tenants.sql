@@ -130,17 +130,6 @@ after insert or update on tenancy.tenants
 deferrable initially immediate
 for each row execute function tenancy._tenants_invariants();
 
--- Lookup used by set_tenant and policies (bypasses RLS; returns no row when unknown).
-create function tenancy._tenant_info(p_tenant uuid, out tier smallint, out status text)
-returns record
-language sql
-stable
-security definer
-set search_path = pg_catalog, pg_temp
-as $fn$
-    select t.tier, t.status from tenancy.tenants t where t.id = p_tenant
-$fn$;
-
 create function tenancy.tenant_id(path text)
 returns uuid
 language plpgsql

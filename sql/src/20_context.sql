@@ -1,127 +1,127 @@
 -- Tenant context. The authoritative context lives in the backend's PL/Python GD (see
--- plpython/context.py); the settings tenancy.ctx_s / tenancy.ctx_l carry only an opaque token.
+-- plpython/context.py); the setting tenancy.ctx carries only an opaque token.
 create type tenancy._context as (tenant uuid, tier smallint);
 
--- Verifier: the context in force, or (null, null). Called once per statement by the policies (inside
--- an InitPlan), never per row. Not SECURITY DEFINER: GD is per backend, whoever calls.
-create function tenancy._ctx(p_session text, p_local text, p_txn float8)
+-- Bumped by every write to tenancy.tenants; set_tenant's per-backend cache follows it.
+create sequence tenancy._tenants_version;
+
+create function tenancy._tenants_bump()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    perform pg_catalog.nextval('tenancy._tenants_version'::regclass);
+    return null;
+end
+$fn$;
+
+create trigger tenants_version
+after insert or update or delete or truncate on tenancy.tenants
+for each statement execute function tenancy._tenants_bump();
+
+-- Tier, status and visible set of one tenant, past RLS (the cache-miss path of set_tenant).
+create function tenancy._tenant_info(
+    p_tenant uuid, out tier smallint, out status text, out visible uuid[]
+)
+returns record
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    select t.tier, t.status into tier, status from tenancy.tenants t where t.id = p_tenant;
+    if tier = 2 then
+        visible := array[p_tenant];
+    elsif tier = 1 then
+        visible := array(
+            select t.id from tenancy.tenants t where t.id = p_tenant or t.parent_id = p_tenant order by t.id
+        );
+    end if;
+end
+$fn$;
+
+-- Verifiers: called once per statement by the policies (inside an InitPlan), never per row, with
+-- the setting passed in so that no SPI is needed. Not SECURITY DEFINER: GD is per backend.
+create function tenancy._ctx(p_token text, p_txn float8)
 returns tenancy._context
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@module context
-ctx = context.verify(GD, p_session, p_local, repr(p_txn))
-if ctx is not None:
-    return (ctx.tenant, ctx.tier)
-if (p_session or p_local) and context.is_forgery(GD, p_session, p_local, repr(p_txn)):
-    seen = GD.setdefault("tenancy.forgeries", set())
-    key = (p_session, p_local)
-    if key not in seen and len(seen) < 1000:
-        seen.add(key)
-        plan = GD.get("tenancy.plan.audit")
-        if plan is None:
-            plan = GD["tenancy.plan.audit"] = plpy.prepare(
-                "select tenancy._audit($1, $2, $3, $4)", ["text", "text", "text", "text"]
-            )
-        plpy.execute(plan, [
-            "forged_context",
-            "tenancy.ctx_s=%s tenancy.ctx_l=%s" % (p_session or "", p_local or ""),
-            "a tenancy context setting holds a token that set_tenant did not issue in this session "
-            "(typed by hand, copied from another session, or replayed); treated as no context",
-            "TN007",
-        ])
-return (None, None)
+ctx = context.current(GD, p_token, repr(p_txn), context.forged(plpy, GD))
+return (None, None) if ctx is None else (ctx.tenant, ctx.tier)
 $fn$;
 
--- The settings are read here so that callers pass nothing.
-create function tenancy._current()
-returns tenancy._context
-language plpgsql
+create function tenancy._ctx_visible(p_token text, p_txn float8)
+returns uuid[]
+language plpython3u
 stable
 parallel restricted
 as $fn$
-begin
-    return tenancy._ctx(
-        pg_catalog.current_setting('tenancy.ctx_s', true),
-        pg_catalog.current_setting('tenancy.ctx_l', true),
-        pg_catalog.date_part('epoch', pg_catalog.now())
-    );
-end
+#@module context
+ctx = context.current(GD, p_token, repr(p_txn), context.forged(plpy, GD))
+return None if ctx is None else ctx.visible
 $fn$;
 
--- Validates and issues a context; returns null on success, or {sqlstate, message, hint} on a
--- refusal (already written to the audit log). It checks everything itself, so calling it directly
--- gives no more than set_tenant does; the plpgsql wrapper raises (PL/Python would prefix messages).
-create function tenancy._set_tenant(p_tenant uuid, p_local boolean)
+create function tenancy._ctx_root(p_token text, p_txn float8)
+returns boolean
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@module context
+ctx = context.current(GD, p_token, repr(p_txn), context.forged(plpy, GD))
+return ctx is not None and ctx.tier == 0
+$fn$;
+
+-- Validates and issues a context: {token}, or {sqlstate, message, hint} on a refusal (already
+-- written to the audit log). It checks everything itself, so calling it directly gives no more
+-- than set_tenant does.
+create function tenancy._set_tenant(p_tenant uuid, p_local boolean, p_version bigint, p_txn float8)
 returns text[]
 language plpython3u
 volatile
 as $fn$
 #@module context
-def refuse(sqlstate, message, hint=""):
-    audit = GD.get("tenancy.plan.audit")
-    if audit is None:
-        audit = GD["tenancy.plan.audit"] = plpy.prepare(
-            "select tenancy._audit($1, $2, $3, $4)", ["text", "text", "text", "text"]
-        )
-    asked = "set_tenant(%s, local => %s)" % (p_tenant, "true" if p_local else "false")
-    plpy.execute(audit, ["refused_context", asked, message, sqlstate])
-    return [sqlstate, message, hint]
-
-if p_tenant is None:
-    return refuse("TN001", "unknown tenant NULL: set_tenant needs a tenant id",
-                  "Look the id up with tenancy.tenant_id(path) or tenancy.resolve_domain(host).")
-plan = GD.get("tenancy.plan.set_tenant")
-if plan is None:
-    plan = GD["tenancy.plan.set_tenant"] = plpy.prepare(
-        "select i.tier, i.status,"
-        " pg_catalog.pg_has_role(current_user, 'tenancy_platform', 'MEMBER') as platform,"
-        " current_user::text as role,"
-        " pg_catalog.date_part('epoch', pg_catalog.now()) as txn"
-        " from tenancy._tenant_info($1) as i",
-        ["uuid"],
-    )
-row = plpy.execute(plan, [p_tenant])[0]
-if row["tier"] is None:
-    return refuse("TN001", "unknown tenant %s: no tenant has this id" % p_tenant,
-                  "Look the id up with tenancy.tenant_id(path) or tenancy.resolve_domain(host).")
-if row["status"] != "active":
-    return refuse("TN002", "tenant %s is suspended: no context can be set for it" % p_tenant)
-if row["tier"] == 0 and not row["platform"]:
-    return refuse("TN007",
-                  "role %s may not take the tier-0 (platform) context of tenant %s: it is not a member of "
-                  "tenancy_platform" % (row["role"], p_tenant),
-                  "A platform login is granted with tenancy.grant_platform(role).")
-token = context.issue(GD, p_tenant, row["tier"], row["role"], bool(p_local), repr(row["txn"]))
-if p_local:
-    setp = GD.get("tenancy.plan.set_local")
-    if setp is None:
-        setp = GD["tenancy.plan.set_local"] = plpy.prepare(
-            "select pg_catalog.set_config('tenancy.ctx_l', $1, true)", ["text"])
-else:
-    setp = GD.get("tenancy.plan.set_session")
-    if setp is None:
-        setp = GD["tenancy.plan.set_session"] = plpy.prepare(
-            "select pg_catalog.set_config('tenancy.ctx_s', $1, false),"
-            " pg_catalog.set_config('tenancy.ctx_l', '', false)", ["text"])
-plpy.execute(setp, [token])
-return None
+import time
+return context.set_tenant(plpy, GD, p_tenant, bool(p_local), p_version, repr(p_txn), time.monotonic())
 $fn$;
 
+-- The token of a successful _set_tenant, or the refusal raised as an error (PL/Python would prefix
+-- the message with the exception's class). STABLE: no snapshot work per call.
+create function tenancy._token_or_raise(p_res text[])
+returns text
+language plpgsql
+stable
+as $fn$
+begin
+    if pg_catalog.cardinality(p_res) > 1 then
+        raise exception using errcode = p_res[1], message = p_res[2], hint = p_res[3];
+    end if;
+    return p_res[1];
+end
+$fn$;
+
+-- Plain SQL, inlined by the planner: one PL/Python call and one set_config. A session context is
+-- set with is_local = false, a transaction context with is_local = true, on the same setting, so
+-- PostgreSQL itself puts the session's token back when the transaction ends.
 create function tenancy.set_tenant(tenant uuid, local boolean default false)
 returns uuid
-language plpgsql
+language sql
 volatile
 as $fn$
-declare
-    v_err text[] := tenancy._set_tenant(tenant, coalesce(local, false));
-begin
-    if v_err is not null then
-        raise exception using errcode = v_err[1], message = v_err[2], hint = v_err[3];
-    end if;
-    return tenant;
-end
+    select case when pg_catalog.set_config(
+        'tenancy.ctx',
+        tenancy._token_or_raise(tenancy._set_tenant(
+            tenant, coalesce(local, false),
+            pg_catalog.pg_sequence_last_value('tenancy._tenants_version'::regclass),
+            pg_catalog.date_part('epoch', pg_catalog.now())
+        )),
+        coalesce(local, false)
+    ) is not null then tenant end
 $fn$;
 
 comment on function tenancy.set_tenant(uuid, boolean) is
@@ -137,23 +137,33 @@ as $fn$
 context.reset(GD)
 plan = GD.get("tenancy.plan.reset")
 if plan is None:
-    plan = GD["tenancy.plan.reset"] = plpy.prepare(
-        "select pg_catalog.set_config('tenancy.ctx_s', '', false), pg_catalog.set_config('tenancy.ctx_l', '', false)")
+    plan = GD["tenancy.plan.reset"] = plpy.prepare("select pg_catalog.set_config('tenancy.ctx', '', false)")
 plpy.execute(plan)
 $fn$;
 
 comment on function tenancy.reset_tenant() is
 'Clear the tenant context (session and transaction). Every context taken before is dead afterwards.';
 
-create function tenancy.current_tenant()
-returns uuid
-language plpgsql
+-- The context in force. Plain SQL, so the planner inlines it (no function-call layer).
+create function tenancy._current()
+returns tenancy._context
+language sql
 stable
 parallel restricted
 as $fn$
-begin
-    return (tenancy._current()).tenant;
-end
+    select tenancy._ctx(
+        pg_catalog.current_setting('tenancy.ctx', true),
+        pg_catalog.date_part('epoch', pg_catalog.now())
+    )
+$fn$;
+
+create function tenancy.current_tenant()
+returns uuid
+language sql
+stable
+parallel restricted
+as $fn$
+    select (tenancy._current()).tenant
 $fn$;
 
 comment on function tenancy.current_tenant() is
@@ -161,17 +171,51 @@ comment on function tenancy.current_tenant() is
 
 create function tenancy.current_tier()
 returns smallint
-language plpgsql
+language sql
 stable
 parallel restricted
 as $fn$
-begin
-    return (tenancy._current()).tier;
-end
+    select (tenancy._current()).tier
 $fn$;
 
 comment on function tenancy.current_tier() is
 'The tier of the current context (0 platform, 1 partner, 2 customer), or null when there is no context.';
+
+-- Policy helpers, inlined into each policy's scalar subquery (an InitPlan: once per statement).
+-- For tier 0 the visible set is null: the tier-0 rows come through the policy of tenancy_platform,
+-- so a platform query never compares each row against an array of every tenant.
+create function tenancy._policy_visible()
+returns uuid[]
+language sql
+stable
+parallel restricted
+as $fn$
+    select tenancy._ctx_visible(
+        pg_catalog.current_setting('tenancy.ctx', true),
+        pg_catalog.date_part('epoch', pg_catalog.now())
+    )
+$fn$;
+
+create function tenancy._policy_is_root()
+returns boolean
+language sql
+stable
+parallel restricted
+as $fn$
+    select tenancy._ctx_root(
+        pg_catalog.current_setting('tenancy.ctx', true),
+        pg_catalog.date_part('epoch', pg_catalog.now())
+    )
+$fn$;
+
+create function tenancy._policy_has_context()
+returns boolean
+language sql
+stable
+parallel restricted
+as $fn$
+    select (tenancy._current()).tenant is not null
+$fn$;
 
 create function tenancy.visible_tenants()
 returns uuid[]
@@ -184,61 +228,17 @@ declare
 begin
     if v_ctx.tenant is null then
         return '{}'::uuid[];
-    elsif v_ctx.tier = 2 then
-        return array[v_ctx.tenant];
-    elsif v_ctx.tier = 1 then
-        return tenancy._partner_visible();
+    elsif v_ctx.tier = 0 then
+        -- every tenant this role may see under the tenants policies (all, for a platform role)
+        return coalesce((select pg_catalog.array_agg(t.id) from tenancy.tenants t), '{}'::uuid[]);
     end if;
-    -- tier 0: every tenant this role may see under the tenants policies (all, for a platform role)
-    return coalesce((select pg_catalog.array_agg(t.id) from tenancy.tenants t), '{}'::uuid[]);
+    return coalesce(tenancy._policy_visible(), '{}'::uuid[]);
 end
 $fn$;
 
 comment on function tenancy.visible_tenants() is
-'Ids the current context may see: tier 0 every tenant, tier 1 itself and its children, tier 2 itself; empty without context.';
-
--- Policy helpers: each is evaluated once per statement through a scalar subquery (an InitPlan).
--- For tier 0 the visible set is null: the tier-0 rows come through the policy of tenancy_platform,
--- so a platform query never compares each row against an array of every tenant.
-create function tenancy._policy_visible()
-returns uuid[]
-language plpgsql
-stable
-parallel restricted
-as $fn$
-declare
-    v_ctx tenancy._context := tenancy._current();
-begin
-    if v_ctx.tier = 2 then
-        return array[v_ctx.tenant];
-    elsif v_ctx.tier = 1 then
-        return tenancy._partner_visible();
-    end if;
-    return null;
-end
-$fn$;
-
-create function tenancy._policy_is_root()
-returns boolean
-language plpgsql
-stable
-parallel restricted
-as $fn$
-begin
-    return coalesce((tenancy._current()).tier = 0, false);
-end
-$fn$;
-
-create function tenancy._policy_has_context()
-returns boolean
-language plpgsql
-stable
-parallel restricted
-as $fn$
-begin
-    return (tenancy._current()).tenant is not null;
-end
-$fn$;
+'Ids the current context may see: tier 0 every tenant, tier 1 itself and its children, tier 2 itself; empty without '
+'context. The set of a partner is fixed when its context is set.';
 
 -- The tenant a write must carry; raises TN003 when there is no context (names the table).
 create function tenancy._policy_write_tenant(p_table regclass)
@@ -266,18 +266,14 @@ stable
 parallel restricted
 as $fn$
 declare
-    v_ctx tenancy._context := tenancy._current();
+    v_tenant uuid := (tenancy._current()).tenant;
 begin
-    if v_ctx.tenant is null then
+    if v_tenant is null then
         raise exception 'no tenant context: writing to % needs one', p_table
             using errcode = 'TN003',
             hint = 'Call tenancy.set_tenant(id) or tenancy.set_tenant_for_domain(host) first.';
-    elsif v_ctx.tier = 2 then
-        return array[v_ctx.tenant];
-    elsif v_ctx.tier = 1 then
-        return tenancy._partner_visible();
     end if;
-    return null;
+    return tenancy._policy_visible();
 end
 $fn$;
 
@@ -297,30 +293,5 @@ begin
             hint = 'Call tenancy.set_tenant(id) first, or give the tenant column a value.';
     end if;
     return v_tenant;
-end
-$fn$;
-
--- A partner context's visible ids: itself and its children. SECURITY DEFINER to read tenants past
--- their own policies (which call this); it reads the verified context itself, so it tells nothing
--- about any other tenant.
-create function tenancy._partner_visible()
-returns uuid[]
-language plpgsql
-stable
-security definer
-parallel restricted
-set search_path = pg_catalog, pg_temp
-as $fn$
-declare
-    v_ctx tenancy._context := tenancy._current();
-begin
-    if v_ctx.tier is distinct from 1::smallint then
-        return null;
-    end if;
-    return (
-        select pg_catalog.array_agg(t.id)
-        from tenancy.tenants t
-        where t.id = v_ctx.tenant or t.parent_id = v_ctx.tenant
-    );
 end
 $fn$;

@@ -83,7 +83,10 @@ comment on function tenancy.grant_platform(regrole) is
 -- context; they only read the one that is verified.
 revoke all on all functions in schema tenancy from public;
 grant execute on function
-tenancy._ctx(text, text, float8),
+tenancy._ctx(text, float8),
+tenancy._ctx_visible(text, float8),
+tenancy._ctx_root(text, float8),
+tenancy._token_or_raise(text[]),
 tenancy._current(),
 tenancy._policy_visible(),
 tenancy._policy_is_root(),
@@ -91,10 +94,12 @@ tenancy._policy_has_context(),
 tenancy._policy_write_tenant(regclass),
 tenancy._policy_write_visible(regclass),
 tenancy._default_tenant(),
-tenancy._partner_visible(),
 -- called by set_tenant (which runs as its caller): the tier and status of one tenant id are what
 -- calling set_tenant with that id would tell anyway
 tenancy._tenant_info(uuid),
 -- a log line names the real role and backend pid, so nothing can be blamed on another session
 tenancy._audit(text, text, text, text)
 to public;
+
+-- set_tenant reads the tenants' version counter (a number, nothing else)
+grant select on sequence tenancy._tenants_version to public;

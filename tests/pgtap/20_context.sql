@@ -41,7 +41,7 @@ select is(tenancy.visible_tenants(), array['00000000-0000-0000-0000-0000000000a1
 
 -- a hand-written setting is no context
 select tenancy.reset_tenant();
-select set_config('tenancy.ctx_s', 'deadbeefdeadbeefdeadbeefdeadbeef', false);
+select set_config('tenancy.ctx', 'deadbeefdeadbeefdeadbeefdeadbeef', false);
 select is(tenancy.current_tenant(), null, 'a hand-written context setting is no context');
 select is((select count(*) from tenancy.tenants), 0::bigint, 'and shows no row');
 

@@ -23,7 +23,7 @@ def visible_slugs(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute("select slug from tenancy.tenants")}
 
 
-CONTEXT_SETTINGS = ("tenancy.ctx_s", "tenancy.ctx_l")
+CONTEXT_SETTINGS = ("tenancy.ctx",)
 
 
 def settings(conn: psycopg.Connection) -> dict[str, str]:
@@ -257,7 +257,7 @@ def test_refused_context_is_audited_and_survives_rollback(app_dsn: str, tree: Tr
 def test_forged_context_is_audited(app_dsn: str, tree: Tree, log_offset: int) -> None:
     with connect(app_dsn) as conn:
         conn.execute("select tenancy.set_tenant(%s)", [tree.acme])
-        conn.execute("select set_config('tenancy.ctx_s', %s, false)", ["0" * 32])
+        conn.execute("select set_config('tenancy.ctx', %s, false)", ["0" * 32])
         assert ctx(conn) == (None, None)
     lines = [line for line in audit_lines(log_offset) if line["event"] == "forged_context"]
     assert lines and "0" * 32 in str(lines[-1]["asked"])
