@@ -31,7 +31,7 @@ PY_DIRS = $(wildcard plpython tests scripts bench examples)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRC) $(PY_SRC) scripts/build_sql.py tenancy.control
 	$(PYTHON) scripts/build_sql.py $(EXTVERSION) $@ $(SQL_SRC)
 
-.PHONY: deps lint test test-pgtap test-py demo bench bench-quick install-ext
+.PHONY: pgspot deps lint test test-pgtap test-py demo bench bench-quick install-ext
 
 # Installs what is missing (distribution packages, .venv from requirements-dev.txt).
 deps:
@@ -42,6 +42,7 @@ install-ext: all
 	@scripts/install-ext.sh
 
 lint: deps
+	@scripts/check-version.sh
 	@echo "== sqlfluff (postgres dialect) on sql/"
 	@.venv/bin/sqlfluff lint --disable-progress-bar --nocolor sql/src $(wildcard sql/updates/*.sql)
 	@echo "== ruff on Python"
@@ -60,3 +61,8 @@ bench: deps install-ext
 
 bench-quick: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python bench/bench.py --quick $(BENCH_ARGS)
+
+# Informational: pgspot's view of the install script (not a gate; see docs/development.md).
+pgspot: deps all
+	@.venv/bin/pip install -q pgspot==0.9.4 2>&1 | { grep -v "is ignored" || true; }
+	@.venv/bin/pgspot --ignore-lang=plpython3u $(EXTENSION)--$(EXTVERSION).sql || true
