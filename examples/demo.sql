@@ -46,12 +46,36 @@ alter table public.orders disable row level security;
 \set ON_ERROR_STOP 1
 
 \echo
+\echo '== 3c. Domains: custom domains and a wildcard for the partner''s customers (stored normalized)'
+insert into tenancy.domain_mappings (domain, tenant_id, is_primary)
+select v.domain, tenancy.tenant_id(v.path), v.is_primary
+from (values ('Acme.Example.COM.', 'brandsyncup/acme', true), ('*.brandsyncup.com', 'brandsyncup', false),
+             ('app.brandsyncup.com', 'brandsyncup', true), ('pixelworks.io', 'pixelworks', true),
+             ('*.pixelworks.io', 'pixelworks', false)) as v (domain, path, is_primary);
+select domain, tenancy.tenant_path(tenant_id) as tenant, is_primary from tenancy.domain_mappings order by domain;
+
+\echo
 \echo 'The application connects as demo_app (not a superuser, no BYPASSRLS). From here on: set role demo_app.'
 set role demo_app;
 
 \echo
 \echo '== 4. No context: the database shows nothing'
 select count(*) as tenants_visible_without_context from tenancy.tenants;
+
+\echo
+\echo '== 4b. Which tenant owns this host? Resolved in the database, before any context exists'
+select h.host, d.path, d.matched, d.match_kind
+from (values ('acme.example.com'), ('GLOBEX.brandsyncup.com:443'), ('initech.pixelworks.io'),
+             ('unknown.example.org')) as h (host)
+left join lateral tenancy.resolve_domain_details(h.host) as d on true;
+\echo 'an unknown host cannot become a context (TN005):'
+\set ON_ERROR_STOP 0
+select tenancy.set_tenant_for_domain('unknown.example.org');
+\set ON_ERROR_STOP 1
+begin;
+select tenancy.tenant_path(tenancy.set_tenant_for_domain('globex.brandsyncup.com', local => true)) as context_from_host;
+select item, amount from public.orders;
+commit;
 
 \echo
 \echo '== 5. As the partner brandsyncup: itself and its customers'

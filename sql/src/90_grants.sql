@@ -98,7 +98,10 @@ tenancy._default_tenant(),
 -- calling set_tenant with that id would tell anyway
 tenancy._tenant_info(uuid),
 -- a log line names the real role and backend pid, so nothing can be blamed on another session
-tenancy._audit(text, text, text, text)
+tenancy._audit(text, text, text, text),
+-- the two halves of normalize_host (pure functions of their argument)
+tenancy._normalize_host_full(text),
+tenancy._normalize_host_py(text)
 to public;
 
 -- set_tenant reads the tenants' version counter (a number, nothing else)

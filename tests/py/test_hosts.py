@@ -1,0 +1,229 @@
+"""Host normalization: plpython/hosts.py (the reference) and tenancy.normalize_host agree.
+
+The unit tests need no server.  The property tests generate hosts (ASCII and unicode labels, random
+case, IDNA dot equivalents, a trailing dot, ports, white space, characters that must be refused)
+and require, for every one of them, that SQL and Python return the same host, or both refuse it
+with the same sentence (SQLSTATE 22023 on the SQL side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import hosts
+import psycopg
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from tenancy_testlib import connect
+
+# --- the reference, without a server ------------------------------------------------------------
+
+GOOD = [
+    ("brand.example.com", "brand.example.com"),
+    ("Brand.Example.COM.", "brand.example.com"),
+    ("  brand.example.com\t\n", "brand.example.com"),
+    ("brand.example.com:8443", "brand.example.com"),
+    ("brand.example.com.:443", "brand.example.com"),
+    ("bücher.example", "xn--bcher-kva.example"),
+    ("BÜCHER.example.", "xn--bcher-kva.example"),
+    ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+    ("bücher。example", "xn--bcher-kva.example"),
+    ("bücher．example", "xn--bcher-kva.example"),
+    ("straße.de", "strasse.de"),
+    ("ＡＢＣ.com", "abc.com"),
+    ("пример.рф", "xn--e1afmkfd.xn--p1ai"),
+    ("例え.テスト", "xn--r8jz45g.xn--zckzah"),
+    ("localhost", "localhost"),
+    ("a-b--c.example", "a-b--c.example"),
+    ("x.0xgg", "x.0xgg"),
+    ("a" * 63 + ".com", "a" * 63 + ".com"),
+    ("abcdefghi." * 25 + "com", "abcdefghi." * 25 + "com"),
+]
+
+BAD = [
+    (None, "must not be null"),
+    ("", "is empty"),
+    ("   ", "is empty"),
+    (".", "is empty"),
+    (":80", "is empty"),
+    ("a..b.com", "empty label"),
+    (".a.com", "empty label"),
+    ("a.com..", "empty label"),
+    ("a" * 64 + ".com", "longer than 63"),
+    ("abcdefghi." * 25 + "comm", "longer than 253"),
+    ("a_b.com", "outside the host name grammar"),
+    ("a b.com", "outside the host name grammar"),
+    ("a.com:", "outside the host name grammar"),
+    ("a.com:http", "outside the host name grammar"),
+    ("-a.com", "hyphen"),
+    ("a-.com", "hyphen"),
+    ("1.2.3.4", "IP address literal"),
+    ("1.2.3.4:80", "IP address literal"),
+    ("127.1", "IP address literal"),
+    ("2130706433", "IP address literal"),
+    ("a.0x7f", "IP address literal"),
+    ("[::1]", "IP address literal"),
+    ("[::1]:443", "IP address literal"),
+    ("::1", "IP address literal"),
+    ("fe80::1%eth0", "IP address literal"),
+    ("http://a.com", "URL"),
+    ("a.com/", "URL"),
+    ("a.com?x=1", "URL"),
+    ("a.com#x", "URL"),
+    ("user@a.com", "URL"),
+    ("*.a.com", "wildcard"),
+    ("ü" * 64 + ".com", "longer than 63"),
+    ("a\u00a0b.com", "outside the host name grammar"),
+    ("\u00ad.com", "empty label"),
+    ("xn--bücher.com", "ACE prefix"),
+    ("\u05d0a.com", "internationalized"),
+]
+
+
+@pytest.mark.parametrize(("host", "normalized"), GOOD)
+def test_normalize_accepts(host: str, normalized: str) -> None:
+    assert hosts.normalize(host) == normalized
+    assert hosts.normalize(normalized) == normalized, "normalization is idempotent"
+
+
+@pytest.mark.parametrize(("host", "problem"), BAD)
+def test_normalize_refuses(host: str | None, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as exc:
+        hosts.normalize(host)
+    if host is not None:
+        assert hosts.quote(host) in str(exc.value), "the message names the input"
+
+
+def test_quote_is_quote_literal() -> None:
+    assert hosts.quote("a'b") == "'a''b'"
+    assert hosts.quote("a\\b") == "E'a\\\\b'"
+
+
+def test_to_ascii_label() -> None:
+    assert hosts.to_ascii_label("Bücher") == "xn--bcher-kva"
+    assert hosts.to_ascii_label("ABC") == "abc"
+    assert hosts.to_ascii_label("ＡＢＣ") == "abc"
+    assert hosts.to_ascii_label("\u00ad") == ""
+    with pytest.raises(ValueError, match="ACE prefix"):
+        hosts.to_ascii_label("xn--ü")
+    assert hosts.to_unicode("xn--bcher-kva.example") == "bücher.example"
+
+
+@pytest.mark.parametrize(
+    ("domain", "stored"),
+    [
+        ("*.BrandSyncUp.com.", "*.brandsyncup.com"),
+        ("  *.bücher.example ", "*.xn--bcher-kva.example"),
+        ("Acme.Example.COM", "acme.example.com"),
+    ],
+)
+def test_normalize_domain(domain: str, stored: str) -> None:
+    assert hosts.normalize_domain(domain) == stored
+
+
+@pytest.mark.parametrize("domain", ["*.com", "*", "*.", "*.*.a.com", "a.*.com", "*.1.2.3.4", "*.a_b.com"])
+def test_normalize_domain_refuses(domain: str) -> None:
+    with pytest.raises(ValueError):
+        hosts.normalize_domain(domain)
+
+
+def test_wildcard_key() -> None:
+    assert hosts.wildcard_key("acme.brandsyncup.com") == "*.brandsyncup.com"
+    assert hosts.wildcard_key("a.b.brandsyncup.com") == "*.b.brandsyncup.com"
+    assert hosts.wildcard_key("brandsyncup.com") is None
+    assert hosts.wildcard_key("localhost") is None
+
+
+# --- SQL against the reference ------------------------------------------------------------------
+
+ASCII_LABEL = st.from_regex(r"\A[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?\Z")
+UNICODE_LABEL = st.text(
+    alphabet=st.sampled_from("abcxyzABCXYZ0189-üÜßéÉñøåçЖжшωΩ例え日本ÄÖ"), min_size=1, max_size=10
+)
+ODD_LABEL = st.one_of(
+    st.sampled_from(["", "-a", "a-", "a_b", "0x1f", "123", "xn--bcher-kva", "xn--ü", "*"]),
+    st.sampled_from(["a" * 63, "a" * 64, "ü" * 20, "b" * 62 + "ü"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6),
+)
+LABEL = st.one_of(ASCII_LABEL, ASCII_LABEL, UNICODE_LABEL, ODD_LABEL)
+DOT = st.sampled_from([".", ".", ".", ".", "。", "．", "｡"])
+
+
+@st.composite
+def host_strings(draw: st.DrawFn) -> str:
+    labels = draw(st.lists(LABEL, min_size=1, max_size=5))
+    host = labels[0]
+    for label in labels[1:]:
+        host += draw(DOT) + label
+    if draw(st.booleans()):
+        host = "".join(c.upper() if draw(st.booleans()) else c for c in host)
+    host += draw(st.sampled_from(["", "", ".", "..", "。"]))
+    host += draw(st.sampled_from(["", "", ":443", ":8080", ":", ":x1", "/path", "?q", "#f"]))
+    host = draw(st.sampled_from(["", "", " ", "\t", "user@", "http://", "[", "*."])) + host
+    return host + draw(st.sampled_from(["", "", " ", "\n", "]"]))
+
+
+@pytest.fixture(scope="module")
+def conn(tenancy_db: str) -> Iterator[psycopg.Connection]:
+    with connect(tenancy_db) as c:
+        c.execute("set client_min_messages = warning")
+        yield c
+
+
+def sql_normalize(conn: psycopg.Connection, host: str | None) -> tuple[str, str]:
+    """('ok', host) or ('error', message); any SQLSTATE other than 22023 fails the test."""
+    try:
+        row = conn.execute("select tenancy.normalize_host(%s)", [host]).fetchone()
+    except psycopg.Error as exc:
+        assert exc.sqlstate == "22023", f"{host!r}: SQLSTATE {exc.sqlstate}: {exc}"
+        assert exc.diag.message_primary is not None
+        return ("error", exc.diag.message_primary)
+    assert row is not None
+    return ("ok", row[0])
+
+
+def py_normalize(host: str | None) -> tuple[str, str]:
+    try:
+        return ("ok", hosts.normalize(host))
+    except ValueError as exc:
+        return ("error", str(exc))
+
+
+HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@HYPOTHESIS
+@given(host=host_strings())
+@example(host="Bücher.Example.:443")
+@example(host="xn--bcher-kva.example")
+@example(host="evilbrandsyncup.com")
+def test_sql_agrees_with_reference_on_generated_hosts(conn: psycopg.Connection, host: str) -> None:
+    assert sql_normalize(conn, host) == py_normalize(host)
+
+
+@HYPOTHESIS
+@given(host=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+def test_sql_agrees_with_reference_on_any_text(conn: psycopg.Connection, host: str) -> None:
+    assert sql_normalize(conn, host) == py_normalize(host)
+
+
+@HYPOTHESIS
+@given(host=host_strings())
+def test_normalization_is_idempotent(conn: psycopg.Connection, host: str) -> None:
+    kind, value = py_normalize(host)
+    if kind == "ok":
+        assert hosts.normalize(value) == value
+        assert sql_normalize(conn, value) == ("ok", value)
+
+
+@pytest.mark.parametrize(("host", "normalized"), GOOD)
+def test_sql_vectors_accept(conn: psycopg.Connection, host: str, normalized: str) -> None:
+    assert sql_normalize(conn, host) == ("ok", normalized)
+
+
+@pytest.mark.parametrize(("host", "problem"), BAD)
+def test_sql_vectors_refuse(conn: psycopg.Connection, host: str | None, problem: str) -> None:
+    kind, message = sql_normalize(conn, host)
+    assert kind == "error" and problem in message
+    assert (kind, message) == py_normalize(host)
