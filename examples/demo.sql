@@ -1,5 +1,6 @@
 -- tenancy walkthrough (run by `make demo`). Each section is plain SQL you can paste into psql.
 \pset border 1
+\set SHOW_CONTEXT never
 \echo
 \echo '== 1. Install: CREATE EXTENSION tenancy (as a superuser, once per database)'
 create extension tenancy cascade;
@@ -128,3 +129,54 @@ reset role;
 \echo '== 9. tenancy.check(): drift and leak audit (run as the DBA here, so it flags the superuser too)'
 create view public.order_totals as select tenant_id, sum(amount) from public.orders group by 1;
 select severity, object, problem from tenancy.check() order by severity, object;
+
+\echo
+\echo '== 10. Design tokens: the platform protects, partners brand, customers fine-tune'
+select tenancy.set_tokens(tenancy.tenant_id(''), '{
+  "color": {"$type": "color",
+    "brand": {"primary": {"$value": "#333333"}},
+    "text": {"$value": "{color.brand.primary}"},
+    "bg": {"$value": "#ffffff"},
+    "error": {"$value": "#d32f2f"}},
+  "space": {"$type": "dimension", "md": {"$value": "16px"}}}') \g /dev/null
+select tenancy.set_token_rule(tenancy.tenant_id(''), 'color.error', 'lock') \g /dev/null
+select tenancy.set_token_rule(tenancy.tenant_id(''), 'color.text', 'min_contrast',
+    '{"against": "color.bg", "ratio": 4.5}') \g /dev/null
+select tenancy.set_tokens(tenancy.tenant_id('brandsyncup'),
+    '{"color": {"brand": {"primary": {"$value": "#0050b3"}}}}') \g /dev/null
+select tenancy.set_token_rule(tenancy.tenant_id('brandsyncup'), 'space.md', 'range',
+    '{"min": "8px", "max": "24px"}') \g /dev/null
+select tenancy.set_tokens(tenancy.tenant_id('pixelworks'),
+    '{"color": {"brand": {"primary": {"$value": "#6a1b9a"}}}, "space": {"md": {"$value": "12px"}}}') \g /dev/null
+select tenancy.set_tokens(tenancy.tenant_id('brandsyncup/acme'), '{"space": {"md": {"$value": "20px"}}}') \g /dev/null
+\echo 'each tier''s own layer, and the rules it sets for its descendants:'
+select coalesce(nullif(tenancy.tenant_path(l.tenant_id), ''), '(platform)') as tenant, l.tokens::text as own_layer
+from tenancy.token_layers as l order by 1;
+select coalesce(nullif(tenancy.tenant_path(r.tenant_id), ''), '(platform)') as tenant, r.path, r.rule, r.params::text
+from tenancy.token_rules as r order by 1, 2;
+\echo 'the effective chain: acme inherits its partner''s brand, and color.text (an alias) follows it:'
+select coalesce(nullif(p.path, ''), '(platform)') as tenant, e.tokens #>> '{color,brand,primary,$value}' as brand_primary,
+    e.tokens #>> '{color,text,$value}' as text, e.tokens #>> '{color,error,$value}' as error,
+    e.tokens #>> '{space,md,$value}' as space_md
+from (values (''), ('brandsyncup'), ('brandsyncup/acme'), ('pixelworks/initech')) as p (path)
+cross join lateral (select tenancy.effective_tokens(tenancy.tenant_id(p.path)) as tokens) as e;
+\echo 'a customer cannot override a protected token (TN004), and nothing is written:'
+\set ON_ERROR_STOP 0
+select tenancy.set_tokens(tenancy.tenant_id('brandsyncup/acme'), '{"color": {"error": {"$value": "#ff69b4"}}}');
+\echo 'nor can its partner pick a brand color that breaks the contrast rule in its customers'' trees:'
+select tenancy.set_tokens(tenancy.tenant_id('brandsyncup'), '{"color": {"brand": {"primary": {"$value": "#9e9e9e"}}}}');
+\set ON_ERROR_STOP 1
+\echo 'the dry run an editor would call:'
+select path, rule, tenancy.tenant_path(owner) as owner, message
+from tenancy.token_violations(tenancy.tenant_id('brandsyncup/acme'), '{"space": {"md": {"$value": "40px"}}}');
+\echo 'the CSS of two customers of different partners, as the application serves it (in their context):'
+set role demo_app;
+begin;
+select tenancy.set_tenant_for_domain('acme.example.com', local => true) \g /dev/null
+select tenancy.tokens_css(selector => '[data-tenant="acme"]') as css_acme;
+commit;
+begin;
+select tenancy.set_tenant_for_domain('initech.pixelworks.io', local => true) \g /dev/null
+select tenancy.tokens_css(selector => '[data-tenant="initech"]') as css_initech;
+commit;
+reset role;

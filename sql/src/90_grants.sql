@@ -101,7 +101,12 @@ tenancy._tenant_info(uuid),
 tenancy._audit(text, text, text, text),
 -- the two halves of normalize_host (pure functions of their argument)
 tenancy._normalize_host_full(text),
-tenancy._normalize_host_py(text)
+tenancy._normalize_host_py(text),
+-- the token read functions run as their caller: dispatch, then the context-checked read path
+-- (superusers read any tenant through _tokens_core, which PUBLIC cannot execute)
+tenancy._tokens_call(text, uuid, jsonb, text),
+tenancy._tokens_ctx(text, uuid, jsonb, text),
+tenancy._contrast(text, text)
 to public;
 
 -- set_tenant reads the tenants' version counter (a number, nothing else)

@@ -45,11 +45,20 @@ def test_dump_restore_round_trip(server_dsn: str, tmp_path: Path) -> None:
             )
             conn.execute("select tenancy.register_table('public.orders')")
             conn.execute("insert into public.orders (tenant_id, x) select id, 1 from tenancy.tenants")
-            if conn.execute("select to_regclass('tenancy.domain_mappings')").fetchone() != (None,):
-                conn.execute(
-                    "insert into tenancy.domain_mappings (domain, tenant_id) values ('acme.example.com', %s)",
-                    [tree.acme],
-                )
+            conn.execute(
+                "insert into tenancy.domain_mappings (domain, tenant_id) values ('acme.example.com', %s)",
+                [tree.acme],
+            )
+            conn.execute(
+                "select tenancy.set_tokens(%s, %s::jsonb)",
+                [tree.root, '{"color": {"$type": "color", "error": {"$value": "#d32f2f"}}}'],
+            )
+            conn.execute("select tenancy.set_token_rule(%s, 'color.error', 'lock')", [tree.root])
+            conn.execute(
+                "select tenancy.set_tokens(%s, %s::jsonb)",
+                [tree.brandsyncup, '{"color": {"brand": {"$value": "#0050b3"}}}'],
+            )
+            tokens_before = conn.execute("select tenancy.effective_tokens(%s)", [tree.acme]).fetchone()
             before = conn.execute(
                 "select id, parent_id, tier, slug, name from tenancy.tenants order by id"
             ).fetchall()
@@ -85,8 +94,10 @@ def test_dump_restore_round_trip(server_dsn: str, tmp_path: Path) -> None:
                 " where oid = 'public.orders'::regclass"
             ).fetchone()
             assert flags == (True, True)
-            if conn.execute("select to_regclass('tenancy.domain_mappings')").fetchone() != (None,):
-                assert conn.execute("select count(*) from tenancy.domain_mappings").fetchone() == (1,)
+            assert conn.execute("select count(*) from tenancy.domain_mappings").fetchone() == (1,)
+            tokens_after = conn.execute("select tenancy.effective_tokens(%s)", [tree.acme]).fetchone()
+            assert tokens_after == tokens_before
+            assert conn.execute("select count(*) from tenancy.token_rules").fetchone() == (1,)
             assert [
                 r
                 for r in conn.execute("select * from tenancy.check() where severity = 'error'")
