@@ -12,7 +12,6 @@ SQL_SRC = \
 	sql/src/50_guards.sql \
 	sql/src/60_check.sql \
 	sql/src/70_tokens.sql \
-	sql/src/80_audit.sql \
 	sql/src/90_grants.sql
 
 PY_SRC = $(wildcard plpython/*.py)
