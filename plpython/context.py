@@ -227,7 +227,12 @@ def set_tenant(
     if info is None:
         return refuse("TN001", f"unknown tenant {tenant}: no tenant has this id", REFUSAL_HINT)
     if info.status != "active":
-        return refuse("TN002", f"tenant {tenant} is suspended: no context can be set for it")
+        return refuse(
+            "TN002",
+            f"tenant {tenant} is suspended: no context can be set for it",
+            "A suspended tenant still resolves (resolve_domain) so a suspension page can be shown; "
+            "set its status to 'active' in tenancy.tenants to let it in again.",
+        )
     role = ""
     if info.tier == 0:
         plan = _plan(

@@ -144,6 +144,28 @@ def check_subtree(
                 others = empty_count[str(parent)] - 1
                 msg += f" (and {others} more children of {parent} without a layer of their own)"
             out.append({**v, "message": relabel(msg, by_id), "tenant": tid})
+    return _fold(out, by_id)
+
+
+def _fold(found: list[Violation], by_id: Mapping[str, Tenant]) -> list[Violation]:
+    """One violation per (path, rule, owner): the first (the top tenant's own, when it has it) says
+    which descendants share it."""
+    first: dict[tuple[str, str, str], Violation] = {}
+    also: dict[tuple[str, str, str], list[str]] = {}
+    for v in found:
+        key = (v["path"], v["rule"], str(v["owner"]))
+        if key in first:
+            also[key].append(label(by_id, v["tenant"]))
+        else:
+            first[key] = dict(v)
+            also[key] = []
+    out = []
+    for key, v in first.items():
+        if also[key]:
+            names = ", ".join(f"'{n}'" for n in also[key][:5])
+            more = f" and {len(also[key]) - 5} more" if len(also[key]) > 5 else ""
+            v["message"] += f" (also in the tokens of {names}{more})"
+        out.append(v)
     return out
 
 
@@ -175,10 +197,11 @@ def refusal(found: Sequence[Violation], by_id: Mapping[str, Tenant], tenant: str
     detail = "; ".join(v["message"] for v in found[1:11])
     if len(found) > 11:
         detail += f"; and {len(found) - 11} more"
+    owner = str(first["owner"])
     return [
         tokens.GOVERNANCE,
-        f"token governance: {first['message']} [rule: {first['rule']} on {first['path']}, "
-        f"owner: '{label(by_id, str(first['owner']))}']",
+        f"token governance: {first['message']} "
+        f"[rule: {first['rule']}, owner: '{label(by_id, owner)}' {owner}]",
         "Nothing was written. tenancy.token_violations(tenant, tokens) lists every violation of a "
         "candidate layer.",
         detail,

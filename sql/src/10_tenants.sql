@@ -36,6 +36,7 @@ begin
             coalesce(pg_catalog.quote_literal(new.slug), 'NULL')
             using errcode = '22023';
     end if;
+    new.name := coalesce(new.name, new.slug);
     if new.tier is null then
         if new.parent_id is null then
             new.tier := 0;
@@ -145,18 +146,18 @@ begin
     if path is null then
         raise exception 'tenant path must not be null' using errcode = '22023';
     end if;
+    v_parts := case when path = '' then '{}'::text[] else pg_catalog.string_to_array(path, '/') end;
+    if pg_catalog.array_length(v_parts, 1) > 2
+       or not (v_parts <@ array(
+           select p from pg_catalog.unnest(v_parts) p where p ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+       )) then
+        raise exception 'malformed tenant path %: expected '''' (the platform), ''partner'' or ''partner/customer'', '
+            'each a slug (lower-case letters, digits, hyphens)', pg_catalog.quote_literal(path)
+            using errcode = '22023';
+    end if;
     select t.id into v_id from tenancy.tenants t where t.parent_id is null;
     if v_id is null then
         raise exception 'unknown tenant path %: there is no platform (tier-0) tenant yet', pg_catalog.quote_literal(path)
-            using errcode = 'TN001';
-    end if;
-    if pg_catalog.btrim(path, '/') = '' then
-        return v_id;
-    end if;
-    v_parts := pg_catalog.string_to_array(pg_catalog.btrim(path, '/'), '/');
-    if pg_catalog.array_length(v_parts, 1) > 2 then
-        raise exception 'unknown tenant path %: paths have at most two segments (partner/customer)',
-            pg_catalog.quote_literal(path)
             using errcode = 'TN001';
     end if;
     foreach v_part in array v_parts loop

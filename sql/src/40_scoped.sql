@@ -28,12 +28,36 @@ as $fn$
 $fn$;
 
 -- Generated DDL is executed with this transaction-local flag set, so the guards let it through.
+create function tenancy._ddl_nonce(p_on boolean)
+returns text
+language plpython3u
+volatile
+as $fn$
+import secrets
+if p_on:
+    nonce = GD["tenancy:ddl_nonce"] = secrets.token_hex(16)
+    return nonce
+GD.pop("tenancy:ddl_nonce", None)
+return ""
+$fn$;
+
+create function tenancy._ddl_nonce_is(p_value text)
+returns boolean
+language plpython3u
+stable
+as $fn$
+nonce = GD.get("tenancy:ddl_nonce")
+return nonce is not None and p_value == nonce
+$fn$;
+
+-- tenancy's own DDL on registered tables: the guards let it through while tenancy.internal_ddl
+-- holds a nonce that only this backend's PL/Python state knows (a hand-written SET cannot forge it).
 create function tenancy._internal_ddl(p_on boolean)
 returns void
 language sql
 volatile
 as $fn$
-    select pg_catalog.set_config('tenancy.internal_ddl', case when p_on then 'on' else 'off' end, true);
+    select pg_catalog.set_config('tenancy.internal_ddl', tenancy._ddl_nonce(p_on), true);
 $fn$;
 
 -- The policies of one table (name, command, role, using, with check) for a catalog entry. The
@@ -53,11 +77,17 @@ declare
     v_col text := pg_catalog.quote_ident(p_column);
     v_rel text := pg_catalog.quote_literal(p_rel::text);
     v_vis text;
+    v_mod text;
     v_root text := '(select tenancy._policy_is_root())';
     v_write text;
     v_platform_write text;
 begin
     v_vis := pg_catalog.format('%s = any((select tenancy._policy_visible())::uuid[])', v_col);
+    -- update and delete: the visible rows, never the shared ones (written in a tier-0 context only,
+    -- through the tenancy_platform policies); without a context TN003 rather than zero rows
+    v_mod := pg_catalog.format(
+        '%s = any((select tenancy._policy_write_visible(%s::regclass))::uuid[])', v_col, v_rel
+    );
     if p_shared then
         v_vis := pg_catalog.format('(%s or (%s is null and (select tenancy._policy_has_context())))', v_vis, v_col);
     end if;
@@ -78,8 +108,8 @@ begin
     return query values
     ('tenancy_select', 'select', 'public', v_vis, null::text),
     ('tenancy_insert', 'insert', 'public', null, v_write),
-    ('tenancy_update', 'update', 'public', v_vis, v_write),
-    ('tenancy_delete', 'delete', 'public', v_vis, null),
+    ('tenancy_update', 'update', 'public', v_mod, v_write),
+    ('tenancy_delete', 'delete', 'public', v_mod, null),
     ('tenancy_platform_select', 'select', 'tenancy_platform', v_root, null),
     ('tenancy_platform_update', 'update', 'tenancy_platform', v_root, v_platform_write),
     ('tenancy_platform_delete', 'delete', 'tenancy_platform', v_root, null);

@@ -19,11 +19,11 @@ comment on table tenancy.token_layers is
 'directly by the DBA); every write is checked against the ancestors'' rules for the tenant and every descendant.';
 
 create table tenancy.token_rules (
-    id uuid primary key default pg_catalog.gen_random_uuid(),
     tenant_id uuid not null references tenancy.tenants (id) on delete cascade,
     path text not null,
     rule text not null,
     params jsonb not null default '{}',
+    id uuid primary key default pg_catalog.gen_random_uuid(),
     created_at timestamptz not null default pg_catalog.now(),
     revision bigint not null default pg_catalog.nextval('tenancy._token_revision'::regclass)
 );
@@ -59,7 +59,8 @@ begin
                 coalesce(pg_catalog.quote_literal(new.rule), 'null'), coalesce(new.path, 'null')
                 using errcode = '22023';
         end if;
-        if new.params is null or pg_catalog.jsonb_typeof(new.params) <> 'object' then
+        new.params := coalesce(new.params, '{}');
+        if pg_catalog.jsonb_typeof(new.params) <> 'object' then
             raise exception 'the params of the % rule on % must be a JSON object', new.rule, new.path
                 using errcode = '22023';
         end if;
@@ -398,7 +399,7 @@ returns text
 language sql
 stable
 as $fn$
-    select tenancy._tokens_call('css', tenant, null, selector)
+    select tenancy._tokens_call('css', tenant, null, coalesce(selector, ':root'))
 $fn$;
 
 comment on function tenancy.tokens_css(uuid, text) is

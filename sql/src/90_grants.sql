@@ -26,7 +26,7 @@ as $fn$
           'set_tenant', '_set_tenant', 'set_tenant_for_domain', 'reset_tenant', 'current_tenant', 'current_tier',
           'visible_tenants', 'tenant_id', 'tenant_path', 'normalize_host', 'resolve_domain',
           'resolve_domain_details', 'primary_domain', 'effective_tokens', 'tokens_css',
-          'token_violations', 'contrast_ratio', 'check'
+          'token_violations', 'contrast_ratio', 'check', '_tenant_info', '_tokens_call', '_tokens_ctx', '_contrast'
       ])
 $fn$;
 
@@ -94,19 +94,14 @@ tenancy._policy_has_context(),
 tenancy._policy_write_tenant(regclass),
 tenancy._policy_write_visible(regclass),
 tenancy._default_tenant(),
--- called by set_tenant (which runs as its caller): the tier and status of one tenant id are what
--- calling set_tenant with that id would tell anyway
-tenancy._tenant_info(uuid),
 -- a log line names the real role and backend pid, so nothing can be blamed on another session
 tenancy._audit(text, text, text, text),
 -- the two halves of normalize_host (pure functions of their argument)
 tenancy._normalize_host_full(text),
 tenancy._normalize_host_py(text),
--- the token read functions run as their caller: dispatch, then the context-checked read path
--- (superusers read any tenant through _tokens_core, which PUBLIC cannot execute)
-tenancy._tokens_call(text, uuid, jsonb, text),
-tenancy._tokens_ctx(text, uuid, jsonb, text),
-tenancy._contrast(text, text)
+-- check() runs as its caller (it reports on the current role): its catalog readers
+tenancy._scope(),
+tenancy._policy_defs(regclass, name, text, boolean)
 to public;
 
 -- set_tenant reads the tenants' version counter (a number, nothing else)

@@ -1,6 +1,6 @@
 -- Tier invariants and path lookup.
 begin;
-select plan(14);
+select plan(22);
 
 insert into tenancy.tenants (id, slug, name) values ('00000000-0000-0000-0000-000000000001', 'platform', 'Platform');
 insert into tenancy.tenants (id, parent_id, slug, name)
@@ -48,6 +48,15 @@ select is(tenancy.tenant_id(''), '00000000-0000-0000-0000-000000000001'::uuid, '
 select is(tenancy.tenant_id('brandsyncup/acme'), '00000000-0000-0000-0000-0000000000a1'::uuid, 'tenant_id of a customer path');
 select throws_ok($$select tenancy.tenant_id('brandsyncup/nobody')$$, 'TN001', null, 'unknown path: TN001');
 select throws_ok($$select tenancy.tenant_id('nobody')$$, 'TN001', null, 'unknown partner: TN001');
+select throws_ok($$select tenancy.tenant_id('a/b/c')$$, '22023', null, 'a path of three segments: 22023');
+select throws_ok($$select tenancy.tenant_id('brandsyncup//acme')$$, '22023', null, 'an empty segment: 22023');
+select throws_ok($$select tenancy.tenant_id('BrandSyncUp')$$, '22023', null, 'a segment that is not a slug: 22023');
+select throws_ok($$select tenancy.tenant_id('/')$$, '22023', null, 'a lone slash: 22023');
+select throws_ok($$select tenancy.tenant_id('brandsyncup/')$$, '22023', null, 'a trailing slash: 22023');
+select throws_ok($$select tenancy.tenant_id(null)$$, '22023', null, 'null: 22023');
+select lives_ok($$insert into tenancy.tenants (parent_id, slug) values ('00000000-0000-0000-0000-000000000001', 'noname')$$,
+    'name may be omitted');
+select is((select name from tenancy.tenants where slug = 'noname'), 'noname', 'and defaults to the slug');
 
 select * from finish();
 rollback;

@@ -1,6 +1,6 @@
 -- Guards: RLS and generated policies cannot drift; partitions; auto-register; dropped tables.
 begin;
-select plan(16);
+select plan(22);
 
 create table public.g (id int, tenant_id uuid);
 select tenancy.register_table('public.g');
@@ -10,7 +10,15 @@ select throws_ok($$alter table public.g no force row level security$$, 'TN006', 
 select throws_ok($$drop policy tenancy_select on public.g$$, 'TN006', null, 'dropping a generated policy: TN006');
 select throws_ok($$alter policy tenancy_select on public.g using (true)$$, 'TN006', null,
     'altering a generated policy: TN006');
+select throws_ok($$alter policy tenancy_update on public.g rename to mine$$, 'TN006', null,
+    'renaming a generated policy: TN006');
+select throws_ok($$set local tenancy.internal_ddl = on; alter table public.g disable row level security$$, 'TN006', null,
+    'a hand-written tenancy.internal_ddl does not open the guards');
+select throws_ok($$select set_config('tenancy.internal_ddl', 'on', true); drop policy tenancy_select on public.g$$,
+    'TN006', null, 'nor does set_config');
 select lives_ok($$create policy own_extra on public.g for select using (false)$$, 'a policy of one''s own is fine');
+select lives_ok($$alter policy own_extra on public.g rename to own_extra2$$, 'and can be renamed');
+select lives_ok($$alter policy own_extra2 on public.g rename to own_extra$$, 'and back');
 select lives_ok($$drop policy own_extra on public.g$$, 'and can be dropped');
 
 create table public.parts (id int, tenant_id uuid, k int) partition by range (k);
@@ -38,10 +46,13 @@ select is((select count(*)::int from tenancy.scoped_tables), 1, 'the other regis
 set local tenancy.auto_register = on;
 create table public.auto_a (id int, tenant_id uuid);
 create table public.auto_b (id int);
+create table public.auto_ctas as select gen_random_uuid() as tenant_id, 1 as n;
 select ok(exists (select from tenancy.scoped_tables where relid = 'public.auto_a'::regclass),
     'auto_register: a new table with the tenant column is registered');
 select ok(not exists (select from tenancy.scoped_tables where relid = 'public.auto_b'::regclass),
     'auto_register: a table without it is not');
+select ok(exists (select from tenancy.scoped_tables where relid = 'public.auto_ctas'::regclass),
+    'auto_register: CREATE TABLE AS with the tenant column is registered');
 set local tenancy.auto_register = off;
 create table public.auto_c (id int, tenant_id uuid);
 select ok(not exists (select from tenancy.scoped_tables where relid = 'public.auto_c'::regclass),

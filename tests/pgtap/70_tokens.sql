@@ -1,7 +1,7 @@
 -- Design tokens through SQL: tables, merge down the tiers, governance (TN004) for the tenant and its
 -- descendants, malformed documents (22023), CSS, contrast, cache invalidation, visibility.
 begin;
-select plan(63);
+select plan(66);
 
 -- platform -> brandsyncup (acme, globex), pixelworks (initech)
 insert into tenancy.tenants (id, slug, name) values ('00000000-0000-0000-0000-000000000001', 'platform', 'Platform');
@@ -17,7 +17,7 @@ insert into tenancy.tenants (id, parent_id, slug, name) values
 select has_table('tenancy', 'token_layers', 'token_layers table');
 select has_table('tenancy', 'token_rules', 'token_rules table');
 select col_is_pk('tenancy', 'token_layers', 'tenant_id', 'token_layers: one layer per tenant');
-select columns_are('tenancy', 'token_rules', array['id', 'tenant_id', 'path', 'rule', 'params', 'created_at', 'revision']);
+select columns_are('tenancy', 'token_rules', array['tenant_id', 'path', 'rule', 'params', 'id', 'created_at', 'revision']);
 select fk_ok('tenancy', 'token_layers', 'tenant_id', 'tenancy', 'tenants', 'id');
 select fk_ok('tenancy', 'token_rules', 'tenant_id', 'tenancy', 'tenants', 'id');
 select ok(
@@ -141,10 +141,17 @@ select results_eq(
 select is_empty($$select * from tenancy.token_violations('00000000-0000-0000-0000-0000000000a1',
     '{"space": {"md": {"$value": "10px"}}}')$$, 'no rows for an acceptable layer');
 select ok(
-    (select bool_or(message like '%descendant ''brandsyncup/acme''%') from tenancy.token_violations(
+    (select bool_and(message like '%also in the tokens of ''brandsyncup/acme''%') and count(*) = 1
+     from tenancy.token_violations(
         '00000000-0000-0000-0000-00000000000a', '{"color": {"brand": {"primary": {"$value": "#eeeeee"}}}}')),
-    'a partner''s dry run reports the customers it would break'
+    'a partner''s dry run reports each violation once, with the customers it would also break'
 );
+select lives_ok($$insert into tenancy.token_rules values
+    ('00000000-0000-0000-0000-00000000000b', 'color.brand', 'lock', null)$$,
+    'token_rules takes (tenant_id, path, rule, params) in that order; null params are {}');
+select is((select params from tenancy.token_rules where tenant_id = '00000000-0000-0000-0000-00000000000b'), '{}'::jsonb,
+    'stored as {}');
+select matches(tenancy.tokens_css('00000000-0000-0000-0000-0000000000b1', null), '^:root \{', 'a null selector is :root');
 
 -- malformed: 22023 ----------------------------------------------------------------------------------
 select throws_ok($$select tenancy.set_tokens('00000000-0000-0000-0000-0000000000a2', '[1]')$$, '22023', null,

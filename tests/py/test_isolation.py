@@ -142,11 +142,11 @@ def test_partner_cannot_write_into_its_customer_with_own_scope(items: str, tree:
 def test_no_context(items: str, tree: Tree, app_dsn: str) -> None:
     with connect(app_dsn) as conn:
         assert conn.execute("select count(*) from public.items").fetchone() == (0,)
-        assert conn.execute("update public.items set body = 'x'").rowcount == 0
-        assert conn.execute("delete from public.items").rowcount == 0
         with conn.cursor().copy("copy public.items to stdout") as copy:
             assert list(copy) == []
         for sql, args in [
+            ("update public.items set body = 'x'", []),
+            ("delete from public.items", []),
             ("insert into public.items (body) values ('x')", []),
             ("insert into public.items (tenant_id, body) values (%s, 'x')", [tree.acme]),
         ]:
@@ -186,3 +186,59 @@ def test_tier0_is_refused_to_application_roles(items: str, tree: Tree, app_dsn: 
             conn.execute("select tenancy.set_tenant(%s)", [tree.root])
         assert exc.value.sqlstate == "TN007"
         assert conn.execute("select count(*) from public.items").fetchone() == (0,)
+
+
+@pytest.fixture(scope="module")
+def shared(tenancy_db: str, tree: Tree, app_dsn: str, platform_dsn: str) -> Iterator[str]:
+    """public.shared_items (write_scope visible, shared_rows): one row per tenant and two shared rows."""
+    with connect(tenancy_db) as conn:
+        conn.execute("create table public.shared_items (id serial primary key, tenant_id uuid, body text)")
+        conn.execute(
+            "select tenancy.register_table('public.shared_items',"
+            " write_scope => 'visible', shared_rows => true)"
+        )
+        conn.execute("insert into public.shared_items (tenant_id, body) select id, slug from tenancy.tenants")
+        conn.execute("insert into public.shared_items (tenant_id, body) values (null, 's1'), (null, 's2')")
+        for dsn in (app_dsn, platform_dsn):
+            role = dsn.rsplit("user=", 1)[1].split()[0]
+            conn.execute(f"grant select, insert, update, delete on public.shared_items to {role}")
+            conn.execute(f"grant usage on sequence public.shared_items_id_seq to {role}")
+    yield "public.shared_items"
+    with connect(tenancy_db) as conn:
+        conn.execute("select tenancy.unregister_table('public.shared_items')")
+        conn.execute("drop table public.shared_items")
+
+
+@pytest.mark.parametrize("name", ["acme", "brandsyncup"])
+def test_shared_rows_are_read_only_below_tier_0(name: str, shared: str, tree: Tree, app_dsn: str) -> None:
+    me = getattr(tree, name)
+    with connect(app_dsn) as conn:
+        conn.execute("select tenancy.set_tenant(%s)", [me])
+        bodies = {r[0] for r in conn.execute("select body from public.shared_items where tenant_id is null")}
+        assert bodies == {"s1", "s2"}, "shared rows are visible"
+        assert conn.execute("update public.shared_items set body = 'x' where tenant_id is null").rowcount == 0
+        assert (
+            conn.execute("update public.shared_items set tenant_id = %s where body = 's1'", [me]).rowcount
+            == 0
+        )
+        assert conn.execute("delete from public.shared_items where tenant_id is null").rowcount == 0
+        with pytest.raises(psycopg.Error) as exc:
+            conn.execute("insert into public.shared_items (tenant_id, body) values (null, 'mine')")
+        assert exc.value.sqlstate == "42501"
+        assert conn.execute(
+            "select count(*) from public.shared_items where tenant_id is null"
+        ).fetchone() == (2,)
+
+
+def test_shared_rows_are_written_at_tier_0(shared: str, tree: Tree, platform_dsn: str) -> None:
+    with connect(platform_dsn) as conn:
+        conn.execute("select tenancy.set_tenant(%s)", [tree.root])
+        with conn.transaction():
+            assert conn.execute("update public.shared_items set body = 'x' where body = 's2'").rowcount == 1
+            raise psycopg.Rollback()
+
+
+def test_check_runs_as_the_application_role(items: str, tree: Tree, app_dsn: str) -> None:
+    with connect(app_dsn) as conn:
+        rows = conn.execute("select severity, object, problem from tenancy.check()").fetchall()
+        assert not any("superuser" in r[2] for r in rows), rows

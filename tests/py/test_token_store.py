@@ -54,11 +54,22 @@ def test_effective_applies_only_ancestors_rules() -> None:
 def test_check_subtree_finds_descendants_and_folds_empty_siblings() -> None:
     layers = {ROOT: BASE, P1: {"color": {"text": {"$value": "#eeeeee"}}}, C1: None, C2: "{}", C3: None}
     found = token_store.check_subtree(BY_ID, layers, [CONTRAST], P1)
-    tenants = [v["tenant"] for v in found]
-    assert tenants == [P1, C1]  # globex and hooli share acme's (empty) layer: reported once
-    assert "and 2 more children of 'bsu'" in found[1]["message"]
-    assert "descendant 'bsu/acme'" in found[1]["message"]
-    assert all(v["owner"] == ROOT and v["rule"] == "min_contrast" for v in found)
+    assert len(found) == 1  # one violation per (path, rule, owner)
+    (v,) = found
+    assert (v["path"], v["rule"], v["owner"], v["tenant"]) == ("color.text", "min_contrast", ROOT, P1)
+    # globex and hooli share acme's (empty) layer: judged once, named by count
+    assert "also in the tokens of 'bsu/acme'" in v["message"]
+
+
+def test_check_subtree_reports_descendants_own_violations() -> None:
+    lock = {"tenant_id": P1, "path": "space", "rule": "lock", "params": {}}
+    layers = {ROOT: BASE, C1: {"space": {"$type": "dimension", "md": {"$value": "4px"}}}}
+    found = token_store.check_subtree(BY_ID, layers, [lock], P1)
+    assert {(v["path"], v["rule"], v["owner"], v["tenant"]) for v in found} == {
+        ("space", "lock", P1, C1),  # the group's own $type
+        ("space.md", "lock", P1, C1),
+    }
+    assert found[0]["message"].startswith("in the tokens of descendant 'bsu/acme'")
 
 
 def test_check_subtree_clean() -> None:
@@ -73,13 +84,14 @@ def test_progress_is_reported() -> None:
 
 
 def test_refusal_names_path_rule_and_owner() -> None:
-    layers = {ROOT: BASE, P1: {"color": {"text": {"$value": "#eeeeee"}}}}
+    layers = {ROOT: BASE, P1: {"color": {"text": {"$value": "#eeeeee"}, "bg": {"$value": "#fefefe"}}}}
     found = token_store.check_subtree(BY_ID, layers, [CONTRAST], P1)
     sqlstate, message, hint, detail = token_store.refusal(found, BY_ID, P1)
     assert sqlstate == "TN004"
     assert "color.text" in message and "min_contrast" in message and "'platform'" in message
+    assert ROOT in message  # the owner by id as well as by path
     assert "Nothing was written" in hint
-    assert "bsu/acme" in detail
+    assert detail == ""  # one violation, nothing more to tell
 
 
 def test_cache_is_keyed_and_bounded() -> None:
