@@ -1,0 +1,268 @@
+"""Targeted measurements: set_tenant, resolve_domain, effective_tokens, per-statement verification,
+and the plan shapes of the generated policies."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import statistics
+import time
+from collections.abc import Iterator
+
+import psycopg
+from bench_cells import TENANCY, Cell, query_sql
+from bench_data import C_OFFSET, C_STRIDE, Ids, Shape
+
+# --- pgbench scripts of the micro cells: (name, role, script) -------------------------------------
+
+SET_CONFIG_TX = "begin;\nselect set_config('app.tenant_id', :tid, true);\ncommit;\n"
+SET_TENANT_TX = "begin;\nselect tenancy.set_tenant(:tid, true);\ncommit;\n"
+
+
+def _host_pick(shape: Shape) -> str:
+    """pgbench lines picking an active exact host d<i>.example.com (every tenth i is pending)."""
+    exact = shape.mappings - shape.partners
+    return f"\\set q random(0, {9 * (exact // 10) - 1})\n\\set i 10 * (:q / 9) + :q % 9 + 1\n"
+
+
+def domain_scripts(shape: Shape) -> dict[str, str]:
+    pick = _host_pick(shape)
+    return {
+        "raw": pick
+        + "select tenant_id from tenancy.domain_mappings where domain = 'd' || :i || '.example.com';\n",
+        "resolve": pick + "select tenancy.resolve_domain('d' || :i || '.example.com');\n",
+    }
+
+
+# --- per-statement cost of the context check (inside the server) ----------------------------------
+
+LOOP = """do $$ begin for i in 1..{n} loop
+    perform 1 from bench.items where id = {off} + {stride} * (i % {count}){filter};
+end loop; end $$"""
+
+
+def _loop_seconds(conn: psycopg.Connection, n: int, count: int, tenant_filter: str) -> float:
+    sql = LOOP.format(n=n, off=C_OFFSET, stride=C_STRIDE, count=count, filter=tenant_filter)
+    start = time.perf_counter()
+    conn.execute(sql)
+    return time.perf_counter() - start
+
+
+@dataclasses.dataclass(frozen=True)
+class StatementCost:
+    policy_us: float  # one point lookup through the generated policies
+    hand_us: float  # the same with an explicit tenant filter, BYPASSRLS
+    statements: int
+
+    @property
+    def overhead_us(self) -> float:
+        return self.policy_us - self.hand_us
+
+
+def statement_cost(dsn: str, ids: Ids, shape: Shape, n: int, reps: int) -> StatementCost:
+    """A PL/pgSQL loop of ``n`` point lookups, with and without policies, alternating, medians."""
+    count = max(shape.rows // C_STRIDE - 1, 1)
+    app = psycopg.connect(f"{dsn} user=bench_app", autocommit=True)
+    hand = psycopg.connect(f"{dsn} user=bench_hand", autocommit=True)
+    with app, hand:
+        app.execute("select tenancy.set_tenant(%s)", [ids.customer])
+        own = f" and tenant_id = '{ids.customer}'"
+        policy, plain = [], []
+        for _ in range(reps + 1):  # the first pair warms up
+            policy.append(_loop_seconds(app, n, count, ""))
+            plain.append(_loop_seconds(hand, n, count, own))
+        return StatementCost(
+            statistics.median(policy[1:]) / n * 1e6, statistics.median(plain[1:]) / n * 1e6, n
+        )
+
+
+# --- set_tenant inside the server: where the time goes ---------------------------------------------
+
+VERSION = "pg_catalog.pg_sequence_last_value('tenancy._tenants_version'::regclass)"
+PARTS = {
+    "empty transaction (PL/pgSQL loop with COMMIT)": "perform 1",
+    "set_config('app.tenant_id', ..., true)": "perform pg_catalog.set_config('app.tenant_id', '{t}', true)",
+    "tenancy.set_tenant(..., true)": "perform tenancy.set_tenant('{t}', true)",
+    "  its PL/Python part, tenancy._set_tenant(...)": (
+        f"perform tenancy._set_tenant('{{t}}', true, {VERSION}, pg_catalog.date_part('epoch', now()))"
+    ),
+    "  its PL/pgSQL part, tenancy._token_or_raise(...)": "perform tenancy._token_or_raise(array['x'])",
+    "  its version read, pg_sequence_last_value(...)": f"perform {VERSION}",
+    "  an empty PL/Python function (for scale)": "perform bench.plpy_noop('{t}', 1.0)",
+    "a policy's context check, tenancy._policy_visible()": "perform tenancy._policy_visible()",
+}
+
+
+def set_tenant_parts(dsn: str, ids: Ids, n: int) -> dict[str, float]:
+    """Microseconds per transaction of set_tenant and of its parts: a server-side loop that commits
+    after every call (the first call in a transaction is what a pooled application pays)."""
+    out: dict[str, float] = {}
+    with psycopg.connect(f"{dsn} user=bench_app", autocommit=True) as conn:
+        conn.execute("select tenancy.set_tenant(%s)", [ids.customer])
+        for _ in range(2):  # the second pass counts
+            for label, stmt in PARTS.items():
+                body = stmt.format(t=ids.customer)
+                start = time.perf_counter()
+                conn.execute(f"do $$ begin for i in 1..{n} loop {body}; commit; end loop; end $$")
+                out[label] = (time.perf_counter() - start) / n * 1e6
+    return out
+
+
+# --- effective_tokens ---------------------------------------------------------------------------------
+
+
+def tokens_installed(conn: psycopg.Connection) -> bool:
+    row = conn.execute("select to_regprocedure('tenancy.set_tokens(uuid,jsonb)') is not null").fetchone()
+    return bool(row and row[0])
+
+
+def _group(prefix: str, count: int, value: str, kind: str) -> dict[str, object]:
+    return {"$type": kind, **{f"{prefix}{i}": {"$value": value.format(i=i)} for i in range(count)}}
+
+
+def token_layers(total: int = 500) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+    """A 3-tier chain with ``total`` tokens: the platform defines them all (colors, sizes, aliases),
+    the partner overrides a fifth, the customer a tenth (and its aliases follow the partner)."""
+    colors = total * 2 // 5
+    sizes = total * 2 // 5
+    aliases = total - colors - sizes
+    root = {
+        "color": {
+            "palette": _group("c", colors, "#{i:06x}", "color"),
+            "brand": {"$type": "color", "primary": {"$value": "#0050b3"}},
+        },
+        "size": _group("s", sizes, "{i}px", "dimension"),
+        "alias": {
+            "$type": "color",
+            **{f"a{i}": {"$value": f"{{color.palette.c{i}}}"} for i in range(aliases - 1)},
+        },
+    }
+    partner = {
+        "color": {
+            "palette": {f"c{i}": {"$value": f"#{(i * 7) % 0xFFFFFF:06x}"} for i in range(0, colors, 2)},
+            "brand": {"primary": {"$value": "#aa2200"}},
+        },
+        "size": {f"s{i}": {"$value": f"{i + 1}px"} for i in range(0, sizes, 4)},
+    }
+    customer = {
+        "color": {
+            "palette": {f"c{i}": {"$value": f"#{(i * 13) % 0xFFFFFF:06x}"} for i in range(1, colors, 4)}
+        },
+        "size": {f"s{i}": {"$value": f"{i + 2}px"} for i in range(1, sizes, 8)},
+        "alias": {"brand": {"$value": "{color.brand.primary}"}},
+    }
+    return root, partner, customer
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenTimes:
+    cold_connection_ms: list[float]
+    cold_after_write_ms: list[float]
+    cached_ms: list[float]
+    tokens: int
+
+
+def _timed(conn: psycopg.Connection, tenant: str) -> float:
+    start = time.perf_counter()
+    conn.execute("select tenancy.effective_tokens(%s)", [tenant]).fetchone()
+    return (time.perf_counter() - start) * 1e3
+
+
+def _count_tokens(doc: object) -> int:
+    if isinstance(doc, dict):
+        return (
+            1 if "$value" in doc else sum(_count_tokens(v) for k, v in doc.items() if not k.startswith("$"))
+        )
+    return 0
+
+
+def effective_tokens(admin: psycopg.Connection, dsn: str, ids: Ids, reps: int) -> TokenTimes:
+    root, partner, customer = token_layers()
+    for tenant, doc in ((ids.platform, root), (ids.partner, partner), (ids.customer, customer)):
+        admin.execute("select tenancy.set_tokens(%s, %s::jsonb)", [tenant, json.dumps(doc)])
+    cold, after_write, cached = [], [], []
+    for _ in range(reps):
+        with psycopg.connect(f"{dsn} user=bench_app", autocommit=True) as app:
+            app.execute("select tenancy.set_tenant(%s)", [ids.customer])
+            cold.append(_timed(app, ids.customer))
+            cached += [_timed(app, ids.customer) for _ in range(20)]
+            admin.execute("select tenancy.set_tokens(%s, %s::jsonb)", [ids.customer, json.dumps(customer)])
+            after_write.append(_timed(app, ids.customer))
+    with psycopg.connect(f"{dsn} user=bench_app", autocommit=True) as app:
+        app.execute("select tenancy.set_tenant(%s)", [ids.customer])
+        row = app.execute("select tenancy.effective_tokens(%s)", [ids.customer]).fetchone()
+    return TokenTimes(cold, after_write, cached, _count_tokens(row[0] if row else None))
+
+
+# --- plan shapes ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanCheck:
+    context: str
+    query: str
+    lines: list[str]
+
+    @property
+    def index_cond(self) -> bool:
+        return any("Index Cond:" in ln and "tenant_id = ANY" in ln for ln in self.lines)
+
+    @property
+    def pk_lookup(self) -> bool:
+        """A unique-key probe with the tenant check as a filter (point lookups)."""
+        text = "\n".join(self.lines)
+        return "items_pkey" in text and "Index Cond: (id =" in text and "Filter: (tenant_id = ANY" in text
+
+    @property
+    def subplan(self) -> bool:
+        return any("SubPlan" in ln for ln in self.lines)
+
+    @property
+    def initplan(self) -> bool:
+        return any("InitPlan" in ln for ln in self.lines)
+
+    @property
+    def sort(self) -> bool:
+        """A Sort node: the rows come unordered (informational; not part of the SPEC's shape)."""
+        return any(ln.strip().startswith("->  Sort") or ln.strip().startswith("Sort ") for ln in self.lines)
+
+    @property
+    def ok(self) -> bool:
+        return (self.index_cond or self.pk_lookup) and not self.subplan and self.initplan
+
+
+UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID_LIST = re.compile("{" + UUID + "(?:," + UUID + ")+}")
+
+
+def abbreviate(text: str) -> str:
+    """Long uuid array literals (the partner's set) shortened to their size."""
+    return UUID_LIST.sub(lambda m: "{<" + str(m.group(0).count(",") + 1) + " uuids>}", text)
+
+
+def _explain(conn: psycopg.Connection, sql: str, analyze: bool = False) -> list[str]:
+    opts = "analyze, buffers" if analyze else "costs off"
+    return [abbreviate(str(r[0])) for r in conn.execute(f"explain ({opts}) {sql}")]
+
+
+def plan_checks(dsn: str, ids: Ids, shape: Shape) -> Iterator[PlanCheck]:
+    for context, tenant in (("customer", ids.customer), ("partner", ids.partner)):
+        with psycopg.connect(f"{dsn} user=bench_app", autocommit=True) as conn:
+            conn.execute("select tenancy.set_tenant(%s)", [tenant])
+            for query in ("point", "list", "agg", "join"):
+                sql = query_sql(Cell(context, query, TENANCY), shape, ids)
+                yield PlanCheck(context, query, _explain(conn, sql))
+
+
+def explain_analyze(dsn: str, cell: Cell, shape: Shape, ids: Ids) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of a cell's query, as its role, in its context (run twice: warm)."""
+    tid = {"customer": ids.customer, "partner": ids.partner, "platform": ids.platform}[cell.context]
+    with psycopg.connect(f"{dsn} user={cell.arm.role(cell.context)}", autocommit=True) as conn:
+        if cell.arm.name == "tenancy":
+            conn.execute("select tenancy.set_tenant(%s)", [tid])
+        else:
+            conn.execute("select set_config('app.tenant_id', %s, false)", [tid])
+        sql = query_sql(cell, shape, ids)
+        _explain(conn, sql, analyze=True)
+        return _explain(conn, sql, analyze=True)
