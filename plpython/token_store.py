@@ -133,9 +133,16 @@ def check_subtree(
                 continue
             seen_empty[key] = 1
         ids = chain(by_id, tid)
-        found = tokens.violations(
-            layers_of(ids, layers), _with_tiers(_rules_for(rules, ids[:-1]), by_id), tid
-        )
+        try:
+            found = tokens.violations(
+                layers_of(ids, layers), _with_tiers(_rules_for(rules, ids[:-1]), by_id), tid
+            )
+        except tokens.TokenError as exc:
+            if tid == top:
+                raise  # the candidate itself is malformed: 22023
+            # a descendant's layer, valid before, no longer resolves (an alias to a token the write
+            # removes, a type it changes): the write breaks the descendant, like a rule would
+            found = [{"path": exc.path or "", "rule": "valid", "owner": top, "message": exc.message}]
         for v in found:
             msg = v["message"]
             if tid != top:

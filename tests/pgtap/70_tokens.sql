@@ -1,7 +1,7 @@
 -- Design tokens through SQL: tables, merge down the tiers, governance (TN004) for the tenant and its
 -- descendants, malformed documents (22023), CSS, contrast, cache invalidation, visibility.
 begin;
-select plan(66);
+select plan(68);
 
 -- platform -> brandsyncup (acme, globex), pixelworks (initech)
 insert into tenancy.tenants (id, slug, name) values ('00000000-0000-0000-0000-000000000001', 'platform', 'Platform');
@@ -152,6 +152,14 @@ select lives_ok($$insert into tenancy.token_rules values
 select is((select params from tenancy.token_rules where tenant_id = '00000000-0000-0000-0000-00000000000b'), '{}'::jsonb,
     'stored as {}');
 select matches(tenancy.tokens_css('00000000-0000-0000-0000-0000000000b1', null), '^:root \{', 'a null selector is :root');
+
+select tenancy.set_tokens('00000000-0000-0000-0000-00000000000b', '{"brand": {"accent": {"$type": "color", "$value": "#123456"}}}');
+select tenancy.set_tokens('00000000-0000-0000-0000-0000000000b1', '{"link": {"$value": "{brand.accent}"}}');
+select throws_like($$select tenancy.set_tokens('00000000-0000-0000-0000-00000000000b', '{}')$$,
+    '%in the tokens of descendant ''pixelworks/initech''%',
+    'a partner cannot remove a token its customers'' layers need (the message names the descendant)');
+select throws_ok($$select tenancy.set_tokens('00000000-0000-0000-0000-00000000000b', '{}')$$, 'TN004', null,
+    'with TN004');
 
 -- malformed: 22023 ----------------------------------------------------------------------------------
 select throws_ok($$select tenancy.set_tokens('00000000-0000-0000-0000-0000000000a2', '[1]')$$, '22023', null,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import token_store
 
 ROOT, P1, P2, C1, C2, C3 = (f"00000000-0000-0000-0000-00000000000{i}" for i in range(1, 7))
@@ -107,3 +108,19 @@ def test_cache_is_keyed_and_bounded() -> None:
     cache.put("c", "k", "json", "C")
     assert cache.get("a", "k2", "json") is None  # oldest out
     assert cache.get("c", "k", "json") == "C"
+
+
+def test_a_descendant_broken_by_the_write_is_a_violation_not_a_crash() -> None:
+    layers = {ROOT: BASE, P1: {}, C1: {"color": {"link": {"$value": "{brand.accent}"}}}}
+    found = token_store.check_subtree(BY_ID, layers, [], P1)
+    assert [(v["path"], v["rule"], v["owner"], v["tenant"]) for v in found] == [
+        ("color.link", "valid", P1, C1)
+    ]
+    assert "descendant 'bsu/acme'" in found[0]["message"] and "brand.accent" in found[0]["message"]
+
+
+def test_a_malformed_candidate_is_still_an_error() -> None:
+    layers = {ROOT: BASE, P1: {"color": {"x": {"$value": "{nope}"}}}}
+    with pytest.raises(token_store.tokens.TokenError) as exc:
+        token_store.check_subtree(BY_ID, layers, [], P1)
+    assert exc.value.sqlstate == "22023"
