@@ -104,5 +104,11 @@ tenancy._scope(),
 tenancy._policy_defs(regclass, name, text, boolean)
 to public;
 
+-- Any role that can read a scoped table must be able to evaluate its policies (which name functions
+-- in this schema): without it, a role given SELECT on a table but not grant_app would get
+-- "permission denied for schema tenancy" instead of the zero rows of "no context". Usage only lets
+-- names be looked up: PUBLIC can execute the policy helpers above and nothing that sets a context.
+grant usage on schema tenancy to public;
+
 -- set_tenant reads the tenants' version counter (a number, nothing else)
 grant select on sequence tenancy._tenants_version to public;

@@ -7,6 +7,7 @@ or changed, and each refusal carries the SQLSTATE from the SPEC.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import psycopg
@@ -242,3 +243,24 @@ def test_check_runs_as_the_application_role(items: str, tree: Tree, app_dsn: str
     with connect(app_dsn) as conn:
         rows = conn.execute("select severity, object, problem from tenancy.check()").fetchall()
         assert not any("superuser" in r[2] for r in rows), rows
+
+
+def test_a_role_without_grant_app_sees_zero_rows(items: str, tenancy_db: str, tree: Tree) -> None:
+    """SELECT on a scoped table alone (no grant_app): the policies still apply, no context, no rows."""
+    role = f"tenancy_plain_{secrets.token_hex(3)}"
+    with connect(tenancy_db) as conn:
+        conn.execute(f"create role {role} login")
+        conn.execute(f"grant select, insert, update, delete on public.items to {role}")
+    try:
+        with connect(f"{tenancy_db} user={role}") as conn:
+            assert conn.execute("select count(*) from public.items").fetchone() == (0,)
+            with pytest.raises(psycopg.Error) as exc:
+                conn.execute("insert into public.items (tenant_id, body) values (%s, 'x')", [tree.acme])
+            assert exc.value.sqlstate in ("TN003", "42501")
+            with pytest.raises(psycopg.Error) as exc:
+                conn.execute("select tenancy.set_tenant(%s)", [tree.acme])
+            assert exc.value.sqlstate == "42501"  # no grant_app: it cannot take a context
+    finally:
+        with connect(tenancy_db) as conn:
+            conn.execute(f"drop owned by {role}")
+            conn.execute(f"drop role {role}")
