@@ -95,3 +95,14 @@ def app_dsn(server_dsn: str, tenancy_db: str, tree: Tree) -> Iterator[str]:
 def platform_dsn(server_dsn: str, tenancy_db: str, tree: Tree) -> Iterator[str]:
     """DSN of a platform login (tenancy.grant_platform)."""
     yield from _login_role(server_dsn, tenancy_db, "platform")
+
+
+@pytest.fixture
+def log_offset() -> int:
+    """The server log's size now: audit lines written after it are this test's."""
+    path = os.environ.get("TENANCY_TEST_LOG")
+    if not path or not Path(path).exists():
+        pytest.skip(
+            "the server log is not readable here (TENANCY_TEST_LOG unset): audit lines cannot be asserted"
+        )
+    return Path(path).stat().st_size

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -64,3 +69,28 @@ def seed_tree(conn: psycopg.Connection) -> Tree:
         initech=add(pxw, "initech"),
         suspended=add(bsu, "dormant", "suspended"),
     )
+
+
+def audit_lines(
+    since: int, until: Callable[[dict[str, object]], bool] = lambda line: True
+) -> list[dict[str, object]]:
+    """TENANCY_AUDIT lines written to the server log after byte offset ``since``, as JSON objects.
+
+    Polls for up to 5 s until one of them satisfies ``until`` (the logger writes asynchronously).
+    """
+    log = Path(os.environ["TENANCY_TEST_LOG"])
+    out: list[dict[str, object]] = []
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        with log.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode("utf-8", "replace")
+        out = [
+            json.loads(line.split("TENANCY_AUDIT ", 1)[1])
+            for line in text.splitlines()
+            if "TENANCY_AUDIT " in line
+        ]
+        if any(until(line) for line in out):
+            break
+        time.sleep(0.1)
+    return out

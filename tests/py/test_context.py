@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from pathlib import Path
-
 import psycopg
 import pytest
 from psycopg import errors
-from tenancy_testlib import Tree, connect
+from tenancy_testlib import Tree, audit_lines, connect
 
 
 def ctx(conn: psycopg.Connection) -> tuple[str | None, int | None]:
@@ -210,35 +205,6 @@ def test_public_cannot_execute_context_setters(app_dsn: str) -> None:
 
 
 # --- audit ------------------------------------------------------------------------------------
-
-
-def audit_lines(since: int) -> list[dict[str, object]]:
-    log = Path(os.environ["TENANCY_TEST_LOG"])
-    out = []
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with log.open("rb") as fh:
-            fh.seek(since)
-            text = fh.read().decode("utf-8", "replace")
-        out = [
-            json.loads(line.split("TENANCY_AUDIT ", 1)[1])
-            for line in text.splitlines()
-            if "TENANCY_AUDIT " in line
-        ]
-        if out:
-            break
-        time.sleep(0.1)
-    return out
-
-
-@pytest.fixture
-def log_offset() -> int:
-    path = os.environ.get("TENANCY_TEST_LOG")
-    if not path or not Path(path).exists():
-        pytest.skip(
-            "the server log is not readable here (TENANCY_TEST_LOG unset): audit lines cannot be asserted"
-        )
-    return Path(path).stat().st_size
 
 
 def test_refused_context_is_audited_and_survives_rollback(app_dsn: str, tree: Tree, log_offset: int) -> None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import errors
-from tenancy_testlib import Tree, connect
+from tenancy_testlib import Tree, audit_lines, connect
 
 # domain -> (tenant attribute of Tree, is_primary, status)
 MAPPINGS = {
@@ -207,41 +203,12 @@ def test_normalize_host_for_the_app_role(app_dsn: str, mappings: set[str]) -> No
 # --- audit ------------------------------------------------------------------------------------
 
 
-def audit_lines(since: int) -> list[dict[str, object]]:
-    log = Path(os.environ["TENANCY_TEST_LOG"])
-    out: list[dict[str, object]] = []
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with log.open("rb") as fh:
-            fh.seek(since)
-            text = fh.read().decode("utf-8", "replace")
-        out = [
-            json.loads(line.split("TENANCY_AUDIT ", 1)[1])
-            for line in text.splitlines()
-            if "TENANCY_AUDIT " in line
-        ]
-        if any(line.get("sqlstate") == "TN005" for line in out):
-            break
-        time.sleep(0.1)
-    return out
-
-
-@pytest.fixture
-def log_offset() -> int:
-    path = os.environ.get("TENANCY_TEST_LOG")
-    if not path or not Path(path).exists():
-        pytest.skip(
-            "the server log is not readable here (TENANCY_TEST_LOG unset): audit lines cannot be asserted"
-        )
-    return Path(path).stat().st_size
-
-
 def test_unknown_domain_is_audited(app_dsn: str, mappings: set[str], log_offset: int) -> None:
     with connect(app_dsn) as conn, pytest.raises(psycopg.Error), conn.transaction():
         conn.execute("select tenancy.set_tenant_for_domain('ghost.example.net', local => true)")
     lines = [
         line
-        for line in audit_lines(log_offset)
+        for line in audit_lines(log_offset, until=lambda line: line.get("sqlstate") == "TN005")
         if line["event"] == "refused_context" and line["sqlstate"] == "TN005"
     ]
     assert lines, "a TN005 refusal leaves a TENANCY_AUDIT line, which survives the rollback"
