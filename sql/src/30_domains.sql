@@ -205,16 +205,8 @@ create trigger domain_mappings_before
 before insert or update on tenancy.domain_mappings
 for each row execute function tenancy._domain_mappings_before();
 
--- Same visibility as tenants (tier 0 all, tier 1 itself and its children, tier 2 itself), on the
--- tenant column. There is no write policy: only superusers and BYPASSRLS roles write mappings.
-alter table tenancy.domain_mappings enable row level security;
-alter table tenancy.domain_mappings force row level security;
-create policy tenancy_select on tenancy.domain_mappings
-for select
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_platform_select on tenancy.domain_mappings
-for select to tenancy_platform
-using ((select tenancy._policy_is_root()));
+-- Row-level security: the tenants' visibility, read-only for application roles (90_grants.sql).
+-- Only superusers and BYPASSRLS roles write mappings.
 
 -- Resolution: the exact active mapping (one primary-key probe); else the only wildcard that can
 -- serve the host, `*.` and the host without its first label (a second probe), whose tenant has a

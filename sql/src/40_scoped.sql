@@ -119,6 +119,53 @@ begin
 end
 $fn$;
 
+-- Create the generated policies of _policy_defs(p_parent, ...) on p_rel (the table itself or one of
+-- its partitions), only those for p_commands when given. The one place policies are written.
+create function tenancy._create_policies(
+    p_rel regclass, p_parent regclass, p_column name, p_write_scope text, p_shared boolean, p_commands text[]
+)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_def record;
+    v_sql text;
+begin
+    for v_def in
+        select * from tenancy._policy_defs(p_parent, p_column, p_write_scope, p_shared) d
+        where p_commands is null or d.command = any(p_commands)
+    loop
+        v_sql := pg_catalog.format('create policy %I on %s as permissive for %s to %s',
+            v_def.policy_name, p_rel, v_def.command, v_def.to_role);
+        if v_def.using_expr is not null then
+            v_sql := v_sql || ' using (' || v_def.using_expr || ')';
+        end if;
+        if v_def.check_expr is not null then
+            v_sql := v_sql || ' with check (' || v_def.check_expr || ')';
+        end if;
+        execute v_sql;
+    end loop;
+end
+$fn$;
+
+-- The extension's own tables (tenants, domain_mappings, the token tables) get the same generated
+-- policies as a registered table, for the commands application roles may use on them; they are not
+-- in the catalog (no column default, no guards: only the extension changes them).
+create function tenancy._protect_own_table(p_rel regclass, p_column name, p_commands text[])
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    execute pg_catalog.format('alter table %s enable row level security', p_rel);
+    execute pg_catalog.format('alter table %s force row level security', p_rel);
+    perform tenancy._create_policies(p_rel, p_rel, p_column, 'visible', false, p_commands);
+end
+$fn$;
+
 -- Apply the catalog entry of p_parent to p_rel (the table itself, or one of its partitions):
 -- RLS enabled and forced, generated policies replaced, the tenant column defaulting to the current
 -- tenant, an index led by the tenant column.
@@ -131,7 +178,6 @@ as $fn$
 declare
     v_entry tenancy.scoped_tables;
     v_def record;
-    v_sql text;
 begin
     select * into strict v_entry from tenancy.scoped_tables s where s.relid = p_parent;
     perform tenancy._internal_ddl(true);
@@ -143,19 +189,9 @@ begin
     loop
         execute pg_catalog.format('drop policy %I on %s', v_def.polname, p_rel);
     end loop;
-    for v_def in
-        select * from tenancy._policy_defs(p_parent, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows)
-    loop
-        v_sql := pg_catalog.format('create policy %I on %s as permissive for %s to %s',
-            v_def.policy_name, p_rel, v_def.command, v_def.to_role);
-        if v_def.using_expr is not null then
-            v_sql := v_sql || ' using (' || v_def.using_expr || ')';
-        end if;
-        if v_def.check_expr is not null then
-            v_sql := v_sql || ' with check (' || v_def.check_expr || ')';
-        end if;
-        execute v_sql;
-    end loop;
+    perform tenancy._create_policies(
+        p_rel, p_parent, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows, null
+    );
     execute pg_catalog.format('alter table %s alter column %I set default tenancy._default_tenant()',
         p_rel, v_entry.tenant_column);
     -- an index led by the tenant column (on a partitioned table it cascades to the partitions)

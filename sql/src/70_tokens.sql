@@ -338,46 +338,22 @@ create trigger token_rules_after_delete
 after delete on tenancy.token_rules referencing old table as changed
 for each statement execute function tenancy._tokens_after();
 
--- Visibility as for tenants; writes (for roles given them with grant_token_admin) to visible
--- tenants only. Superusers and BYPASSRLS roles are not subject to row-level security.
-alter table tenancy.token_layers enable row level security;
-alter table tenancy.token_layers force row level security;
-alter table tenancy.token_rules enable row level security;
-alter table tenancy.token_rules force row level security;
-
-create policy tenancy_select on tenancy.token_layers
-for select
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_platform_select on tenancy.token_layers
-for select to tenancy_platform
-using ((select tenancy._policy_is_root()));
-create policy tenancy_insert on tenancy.token_layers
-for insert
-with check (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_update on tenancy.token_layers
-for update
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]))
-with check (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_delete on tenancy.token_layers
-for delete
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-
-create policy tenancy_select on tenancy.token_rules
-for select
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_platform_select on tenancy.token_rules
-for select to tenancy_platform
-using ((select tenancy._policy_is_root()));
-create policy tenancy_insert on tenancy.token_rules
-for insert
-with check (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_update on tenancy.token_rules
-for update
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]))
-with check (tenant_id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_delete on tenancy.token_rules
-for delete
-using (tenant_id = any((select tenancy._policy_visible())::uuid[]));
+-- Visibility as for tenants (read policies generated in 90_grants.sql); writes, for roles given them
+-- with grant_token_admin, to visible tenants only. Superusers and BYPASSRLS roles are not subject to
+-- row-level security.
+do $do$
+declare
+    v_table text;
+    v_vis constant text := 'tenant_id = any((select tenancy._policy_visible())::uuid[])';
+begin
+    foreach v_table in array array['tenancy.token_layers', 'tenancy.token_rules'] loop
+        execute pg_catalog.format('create policy tenancy_insert on %s for insert with check (%s)', v_table, v_vis);
+        execute pg_catalog.format('create policy tenancy_update on %s for update using (%s) with check (%s)',
+            v_table, v_vis, v_vis);
+        execute pg_catalog.format('create policy tenancy_delete on %s for delete using (%s)', v_table, v_vis);
+    end loop;
+end
+$do$;
 
 -- Public functions --------------------------------------------------------------------------------
 

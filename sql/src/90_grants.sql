@@ -1,15 +1,12 @@
 -- Visibility of the extension's own tables, privileges, and the grant helpers.
 
--- tenants: the same visibility as every scoped table (tier 0 all, tier 1 itself and its children,
--- tier 2 itself). Application roles only read it.
-alter table tenancy.tenants enable row level security;
-alter table tenancy.tenants force row level security;
-create policy tenancy_select on tenancy.tenants
-for select
-using (id = any((select tenancy._policy_visible())::uuid[]));
-create policy tenancy_platform_select on tenancy.tenants
-for select to tenancy_platform
-using ((select tenancy._policy_is_root()));
+-- The extension's own tables: the same visibility as every scoped table (tier 0 all, tier 1 itself
+-- and its children, tier 2 itself). Application roles only read tenants and domain_mappings; token
+-- writers (grant_token_admin) also write the token tables.
+select tenancy._protect_own_table('tenancy.tenants', 'id', array['select']);
+select tenancy._protect_own_table('tenancy.domain_mappings', 'tenant_id', array['select']);
+select tenancy._protect_own_table('tenancy.token_layers', 'tenant_id', array['select']);
+select tenancy._protect_own_table('tenancy.token_rules', 'tenant_id', array['select']);
 
 -- Functions an application login needs (context, domain and token reads). Looked up by name so
 -- that every overload is covered.
