@@ -338,23 +338,6 @@ create trigger token_rules_after_delete
 after delete on tenancy.token_rules referencing old table as changed
 for each statement execute function tenancy._tokens_after();
 
--- Visibility as for tenants (read policies generated in 90_grants.sql); writes, for roles given them
--- with grant_token_admin, to visible tenants only. Superusers and BYPASSRLS roles are not subject to
--- row-level security.
-do $do$
-declare
-    v_table text;
-    v_vis constant text := 'tenant_id = any((select tenancy._policy_visible())::uuid[])';
-begin
-    foreach v_table in array array['tenancy.token_layers', 'tenancy.token_rules'] loop
-        execute pg_catalog.format('create policy tenancy_insert on %s for insert with check (%s)', v_table, v_vis);
-        execute pg_catalog.format('create policy tenancy_update on %s for update using (%s) with check (%s)',
-            v_table, v_vis, v_vis);
-        execute pg_catalog.format('create policy tenancy_delete on %s for delete using (%s)', v_table, v_vis);
-    end loop;
-end
-$do$;
-
 -- Public functions --------------------------------------------------------------------------------
 
 create function tenancy.effective_tokens(tenant uuid default tenancy.current_tenant())

@@ -5,8 +5,10 @@
 -- writers (grant_token_admin) also write the token tables.
 select tenancy._protect_own_table('tenancy.tenants', 'id', array['select']);
 select tenancy._protect_own_table('tenancy.domain_mappings', 'tenant_id', array['select']);
-select tenancy._protect_own_table('tenancy.token_layers', 'tenant_id', array['select']);
-select tenancy._protect_own_table('tenancy.token_rules', 'tenant_id', array['select']);
+-- token writers: the generated policies of write_scope 'visible' (a tier-1 context writes itself and
+-- its customers, tier 0 everyone, no context TN003), as on a registered table
+select tenancy._protect_own_table('tenancy.token_layers', 'tenant_id', null);
+select tenancy._protect_own_table('tenancy.token_rules', 'tenant_id', null);
 
 -- Functions an application login needs (context, domain and token reads). Looked up by name so
 -- that every overload is covered.

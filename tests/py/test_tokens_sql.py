@@ -203,3 +203,28 @@ def test_platform_reads_any_tenant(platform_dsn: str, tree: Tree, tokens: None) 
         conn.execute("select tenancy.set_tenant(%s)", [tree.root])
         for t in (tree.acme, tree.initech, tree.brandsyncup):
             assert isinstance(value(conn, "select tenancy.effective_tokens(%s)", [t]), dict)
+
+
+def test_token_admin_needs_a_context_and_tier_0_writes_any_tenant(
+    tenancy_db: str, tree: Tree, tokens: None
+) -> None:
+    role = f"tenancy_tokroot_{secrets.token_hex(3)}"
+    with connect(tenancy_db) as conn:
+        conn.execute(f"create role {role} login")
+        conn.execute("select tenancy.grant_token_admin(%s)", [role])
+        conn.execute(f"grant tenancy_platform to {role}")
+    try:
+        with connect(f"{tenancy_db} user={role}") as conn:
+            assert sqlstate(conn, "select tenancy.set_tokens(%s, '{}')", [tree.initech]) == "TN003"
+            conn.execute("select tenancy.set_tenant(%s)", [tree.root])
+            conn.execute(
+                "select tenancy.set_tokens(%s, %s::jsonb)",
+                [tree.initech, j({"space": {"md": {"$value": "18px"}}})],
+            )
+            q = "select tenancy.effective_tokens(%s) #>> '{space,md,$value}'"
+            assert value(conn, q, [tree.initech]) == "18px"
+            conn.execute("delete from tenancy.token_layers where tenant_id = %s", [tree.initech])
+    finally:
+        with connect(tenancy_db) as conn:
+            conn.execute(f"drop owned by {role}")
+            conn.execute(f"drop role {role}")
