@@ -87,7 +87,7 @@ PARTS = {
     "  its PL/Python part, tenancy._set_tenant(...)": (
         f"perform tenancy._set_tenant('{{t}}', true, {VERSION}, pg_catalog.date_part('epoch', now()))"
     ),
-    "  its PL/pgSQL part, tenancy._token_or_raise(...)": "perform tenancy._token_or_raise(array['x'])",
+    "  its PL/pgSQL part, tenancy._result_or_raise(...)": "perform tenancy._result_or_raise(array['x'])",
     "  its version read, pg_sequence_last_value(...)": f"perform {VERSION}",
     "  an empty PL/Python function (for scale)": "perform bench.plpy_noop('{t}', 1.0)",
     "a policy's context check, tenancy._policy_visible()": "perform tenancy._policy_visible()",

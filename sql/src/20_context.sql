@@ -90,18 +90,24 @@ import time
 return context.set_tenant(plpy, GD, p_tenant, bool(p_local), p_version, repr(p_txn), time.monotonic())
 $fn$;
 
--- The token of a successful _set_tenant, or the refusal raised as an error (PL/Python would prefix
--- the message with the exception's class). STABLE: no snapshot work per call.
-create function tenancy._token_or_raise(p_res text[])
+-- The PL/Python functions answer {value} or {sqlstate, message[, hint[, detail]]}, and this raises
+-- the second kind (a PL/Python exception would prefix the message with its class name). Used by
+-- set_tenant, normalize_host and the token functions. STABLE: no snapshot work per call.
+create function tenancy._result_or_raise(p_res text[])
 returns text
 language plpgsql
 stable
 as $fn$
 begin
-    if pg_catalog.cardinality(p_res) > 1 then
+    if pg_catalog.cardinality(p_res) = 1 then
+        return p_res[1];
+    elsif coalesce(p_res[4], '') <> '' then
+        raise exception using errcode = p_res[1], message = p_res[2], hint = coalesce(p_res[3], ''),
+            detail = p_res[4];
+    elsif coalesce(p_res[3], '') <> '' then
         raise exception using errcode = p_res[1], message = p_res[2], hint = p_res[3];
     end if;
-    return p_res[1];
+    raise exception using errcode = p_res[1], message = p_res[2];
 end
 $fn$;
 
@@ -115,7 +121,7 @@ volatile
 as $fn$
     select case when pg_catalog.set_config(
         'tenancy.ctx',
-        tenancy._token_or_raise(tenancy._set_tenant(
+        tenancy._result_or_raise(tenancy._set_tenant(
             tenant, coalesce(local, false),
             pg_catalog.pg_sequence_last_value('tenancy._tenants_version'::regclass),
             pg_catalog.date_part('epoch', pg_catalog.now())

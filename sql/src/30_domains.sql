@@ -29,17 +29,12 @@ as $fn$
 declare
     v_host text;
     v_short text;
-    v_res text[];
 begin
     if p_host is null then
         raise exception 'host name must not be null' using errcode = '22023';
     end if;
     if p_host ~ '[^[:ascii:]]' then
-        v_res := tenancy._normalize_host_py(p_host);
-        if pg_catalog.cardinality(v_res) > 1 then
-            raise exception using errcode = v_res[1], message = v_res[2];
-        end if;
-        return v_res[1];
+        return tenancy._result_or_raise(tenancy._normalize_host_py(p_host));
     end if;
     v_host := pg_catalog.lower(pg_catalog.btrim(p_host, E' \t\n\r\f\x0b') collate pg_catalog."C");
     -- a host that only needed trimming, lower-casing, its port or its trailing dot removed

@@ -183,7 +183,7 @@ try:
         what = "json" if p_op == "effective" else "css:" + (p_selector or "")
         hit = cache.get(p_tenant, key, what)
         if hit is not None:
-            return ["ok", hit]
+            return [hit]
         eff_json = cache.get(p_tenant, key, "json")
         if eff_json is None:
             by_id, layers, rules = load([p_tenant], False)
@@ -191,10 +191,10 @@ try:
             eff_json = token_store.dumps(tree)
             cache.put(p_tenant, key, "json", eff_json)
         if p_op == "effective":
-            return ["ok", eff_json]
+            return [eff_json]
         text = tokens.to_css(json.loads(eff_json), p_selector)
         cache.put(p_tenant, key, what, text)
-        return ["ok", text]
+        return [text]
     if p_op == "violations":
         if p_doc is None:
             return ["22023", "token_violations: the candidate layer must not be null", "Pass '{}' for an empty layer."]
@@ -203,7 +203,7 @@ try:
             return ["TN001", f"unknown tenant {p_tenant}", "See tenancy.tenants."]
         layers[p_tenant] = p_doc
         found = token_store.check_subtree(by_id, layers, rules, p_tenant)
-        return ["ok", token_store.dumps(found)]
+        return [token_store.dumps(found)]
     if p_op == "validate":
         # p_doc: {"tenants": [...], "rules": [rule rows to parse] | null}
         arg = json.loads(p_doc) if isinstance(p_doc, str) else p_doc
@@ -222,7 +222,7 @@ try:
             found = token_store.check_subtree(by_id, layers, rules, top, progress)
             if found:
                 return token_store.refusal(found, by_id, top)
-        return ["ok", ""]
+        return [""]
     return ["XX000", f"unknown token operation {p_op}", ""]
 except tokens.TokenError as exc:
     return token_store.error(exc, by_id)
@@ -266,14 +266,7 @@ begin
     else
         v_res := tenancy._tokens_ctx(p_op, p_tenant, p_doc, p_selector);
     end if;
-    if v_res[1] <> 'ok' then
-        if coalesce(v_res[4], '') = '' then
-            raise exception using errcode = v_res[1], message = v_res[2], hint = coalesce(v_res[3], '');
-        end if;
-        raise exception using errcode = v_res[1], message = v_res[2], hint = coalesce(v_res[3], ''),
-            detail = v_res[4];
-    end if;
-    return v_res[2];
+    return tenancy._result_or_raise(v_res);
 end
 $fn$;
 
@@ -287,7 +280,6 @@ set search_path = pg_catalog, pg_temp
 as $fn$
 declare
     v_arg jsonb;
-    v_res text[];
 begin
     if tg_table_name = 'token_rules' then
         select pg_catalog.jsonb_build_object(
@@ -306,14 +298,7 @@ begin
     if pg_catalog.jsonb_array_length(v_arg -> 'tenants') = 0 then
         return null;
     end if;
-    v_res := tenancy._tokens_core('validate', null, v_arg, null);
-    if v_res[1] <> 'ok' then
-        if coalesce(v_res[4], '') = '' then
-            raise exception using errcode = v_res[1], message = v_res[2], hint = coalesce(v_res[3], '');
-        end if;
-        raise exception using errcode = v_res[1], message = v_res[2], hint = coalesce(v_res[3], ''),
-            detail = v_res[4];
-    end if;
+    perform tenancy._result_or_raise(tenancy._tokens_core('validate', null, v_arg, null));
     return null;
 end
 $fn$;
@@ -470,27 +455,19 @@ parallel safe
 as $fn$
 #@module tokens
 try:
-    return ["ok", repr(tokens.contrast_ratio(p_fg, p_bg))]
+    return [repr(tokens.contrast_ratio(p_fg, p_bg))]
 except tokens.TokenError as exc:
     return [exc.sqlstate, exc.message]
 $fn$;
 
 create function tenancy.contrast_ratio(fg text, bg text)
 returns numeric
-language plpgsql
+language sql
 immutable
 strict
 parallel safe
-set search_path = pg_catalog, pg_temp
 as $fn$
-declare
-    v_res text[] := tenancy._contrast(fg, bg);
-begin
-    if v_res[1] <> 'ok' then
-        raise exception using errcode = v_res[1], message = v_res[2];
-    end if;
-    return v_res[2]::numeric;
-end
+    select tenancy._result_or_raise(tenancy._contrast(fg, bg))::numeric
 $fn$;
 
 comment on function tenancy.contrast_ratio(text, text) is

@@ -85,7 +85,7 @@ grant execute on function
 tenancy._ctx(text, float8),
 tenancy._ctx_visible(text, float8),
 tenancy._ctx_root(text, float8),
-tenancy._token_or_raise(text[]),
+tenancy._result_or_raise(text[]),
 tenancy._current(),
 tenancy._policy_visible(),
 tenancy._policy_is_root(),
