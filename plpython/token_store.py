@@ -19,10 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-try:  # inside the server the build registers the module as tenancy_tokens
-    import tenancy_tokens as tokens  # type: ignore[import-not-found]
-except ImportError:  # tests import plpython/ directly
-    import tokens  # type: ignore[no-redef]
+from . import tokens
 
 Tenant = Mapping[str, Any]
 Violation = dict[str, Any]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plpython"))
+sys.path.insert(0, str(ROOT))  # plpython/ is a package: tests import it as plpython
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tenancy_testlib import Tree, connect, seed_tree  # noqa: E402

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import context
 from hypothesis import given
 from hypothesis import strategies as st
+
+from plpython import context
 
 
 def test_issue_and_verify_session() -> None:

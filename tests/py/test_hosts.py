@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import hosts
 import psycopg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tenancy_testlib import connect
+
+from plpython import hosts
 
 # --- the reference, without a server ------------------------------------------------------------
 

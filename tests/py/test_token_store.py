@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import token_store
+
+from plpython import token_store
 
 ROOT, P1, P2, C1, C2, C3 = (f"00000000-0000-0000-0000-00000000000{i}" for i in range(1, 7))
 UUID = "00000000-0000-0000-0000-0000000000a1"

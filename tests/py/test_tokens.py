@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpython"))
-import tokens
+from plpython import tokens
 
 TokenError = tokens.TokenError
 

@@ -1,0 +1,1 @@
+"""The server-side Python of the tenancy extension (pure, standard library only)."""
