@@ -1,4 +1,4 @@
-"""Unit and property tests of plpython/tokens.py (design tokens), without a database."""
+"""Unit and property tests of plpython/tokens/ (design tokens), without a database."""
 
 from __future__ import annotations
 
