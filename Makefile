@@ -2,23 +2,16 @@
 EXTENSION  = tenancy
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" tenancy.control)
 
-# Concatenation order of the install script (explicit, not $(wildcard) order).
-SQL_SRC = \
-	sql/src/00_schema.sql \
-	sql/src/10_tenants.sql \
-	sql/src/20_context.sql \
-	sql/src/30_domains.sql \
-	sql/src/40_scoped.sql \
-	sql/src/50_guards.sql \
-	sql/src/60_check.sql \
-	sql/src/70_tokens.sql \
-	sql/src/90_grants.sql
+# Sources: sql/build.list names them in order (prelude, run-once, re-runnable); sql/released.txt
+# lists the run-once files of released versions. scripts/build_sql.py writes the install script and
+# one upgrade script from every released version.
+SQL_SRC  = sql/build.list sql/released.txt $(shell sed -n 's/^\(sql\/[^ #]*\.sql\).*/\1/p' sql/build.list)
+PY_SRC   = $(shell find plpython -name '*.py' 2>/dev/null)
+UPGRADES = $(shell python3 scripts/build_sql.py --upgrade-targets)
 
-PY_SRC = $(wildcard plpython/*.py)
-
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA       = $(wildcard sql/updates/$(EXTENSION)--*--*.sql)
-DOCS       = $(wildcard docs/*.md)
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
+# user documentation only (docs/development.md is for contributors)
+DOCS       = $(filter-out docs/development.md,$(wildcard docs/*.md))
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -27,10 +20,14 @@ include $(PGXS)
 PYTHON ?= python3
 PY_DIRS = $(wildcard plpython tests scripts bench examples)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRC) $(PY_SRC) scripts/build_sql.py tenancy.control
-	$(PYTHON) scripts/build_sql.py $(EXTVERSION) $@ $(SQL_SRC)
+$(EXTENSION)--$(EXTVERSION).sql $(UPGRADES) &: $(SQL_SRC) $(PY_SRC) scripts/build_sql.py tenancy.control
+	$(PYTHON) scripts/build_sql.py $(EXTVERSION) .
 
-.PHONY: pgspot deps lint test test-pgtap test-py demo bench bench-quick install-ext
+# docs/reference.md from a fresh install's catalog (make test fails when it is stale).
+docs: deps install-ext
+	@scripts/with-cluster.sh .venv/bin/python scripts/gen_reference.py
+
+.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick install-ext
 
 # Installs what is missing (distribution packages, .venv from requirements-dev.txt).
 deps:
@@ -43,7 +40,8 @@ install-ext: all
 lint: deps
 	@scripts/check-version.sh
 	@echo "== sqlfluff (postgres dialect) on sql/"
-	@.venv/bin/sqlfluff lint --disable-progress-bar --nocolor sql/src $(wildcard sql/updates/*.sql)
+	@$(PYTHON) scripts/build_sql.py --check-released
+	@.venv/bin/sqlfluff lint --disable-progress-bar --nocolor sql
 	@echo "== ruff on Python"
 	@.venv/bin/ruff check $(PY_DIRS)
 	@.venv/bin/ruff format --check $(PY_DIRS)

@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-PGBIN=$(cat .deps-pgbin 2>/dev/null || true)
+# PG_CONFIG names the server installation (as for `make install`); else the one deps.sh found.
+if [ -n "${PG_CONFIG:-}" ]; then PGBIN=$("$PG_CONFIG" --bindir); else PGBIN=$(cat .deps-pgbin 2>/dev/null || true); fi
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || PGBIN="/usr/lib/postgresql/$(pg_config --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')/bin"
 export TENANCY_PGBIN="$PGBIN"
 export PATH="$ROOT/.venv/bin:$PGBIN:$PATH"

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+
+def pg_bin(name: str) -> str:
+    """A PostgreSQL program (pg_dump, pg_restore, ...) of the server under test."""
+    import pytest
+
+    pgbin = os.environ.get("TENANCY_PGBIN", "")
+    path = Path(pgbin) / name if pgbin else None
+    if path and path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} not found")
+    return found
 
 
 def connect(dsn: str, **kwargs: object) -> psycopg.Connection:

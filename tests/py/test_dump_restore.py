@@ -5,23 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-from tenancy_testlib import connect, seed_tree
-
-
-def _bin(name: str) -> str:
-    pgbin = os.environ.get("TENANCY_PGBIN", "")
-    path = Path(pgbin) / name if pgbin else None
-    if path and path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} not found")
-    return found
+from tenancy_testlib import connect, pg_bin, seed_tree
 
 
 def _dsn_params(dsn: str) -> dict[str, str]:
@@ -70,9 +57,9 @@ def test_dump_restore_round_trip(server_dsn: str, tmp_path: Path) -> None:
             "PGUSER": p.get("user", ""),
         }
         dump = tmp_path / "db.dump"
-        subprocess.run([_bin("pg_dump"), "-Fc", "-f", str(dump), src], check=True, env=env)
+        subprocess.run([pg_bin("pg_dump"), "-Fc", "-f", str(dump), src], check=True, env=env)
         restore = subprocess.run(
-            [_bin("pg_restore"), "--exit-on-error", "-d", dst, str(dump)],
+            [pg_bin("pg_restore"), "--exit-on-error", "-d", dst, str(dump)],
             env=env,
             capture_output=True,
             text=True,

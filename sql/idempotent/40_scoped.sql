@@ -1,34 +1,10 @@
 -- The catalog of tenant-scoped tables and the row-level-security policies generated from it.
-create table tenancy.scoped_tables (
-    relid regclass primary key,
-    tenant_column name not null default 'tenant_id',
-    write_scope text not null default 'own',
-    shared_rows boolean not null default false,
-    registered_at timestamptz not null default pg_catalog.now(),
-    constraint scoped_tables_write_scope check (write_scope in ('own', 'visible'))
-);
 
 comment on table tenancy.scoped_tables is
 'Tenant-scoped tables: register_table() generates their row-level-security policies from this catalog.';
 
-select pg_catalog.pg_extension_config_dump('tenancy.scoped_tables', '');
-
--- Names of the policies tenancy generates (a table may have its own policies beside them).
-create function tenancy._policy_names()
-returns text[]
-language sql
-immutable
-parallel safe
-as $fn$
-    select array[
-        'tenancy_select', 'tenancy_insert', 'tenancy_update', 'tenancy_delete',
-        'tenancy_platform_select', 'tenancy_platform_insert', 'tenancy_platform_update',
-        'tenancy_platform_delete'
-    ]
-$fn$;
-
 -- Generated DDL is executed with this transaction-local flag set, so the guards let it through.
-create function tenancy._ddl_nonce(p_on boolean)
+create or replace function tenancy._ddl_nonce(p_on boolean)
 returns text
 language plpython3u
 volatile
@@ -41,7 +17,7 @@ GD.pop("tenancy:ddl_nonce", None)
 return ""
 $fn$;
 
-create function tenancy._ddl_nonce_is(p_value text)
+create or replace function tenancy._ddl_nonce_is(p_value text)
 returns boolean
 language plpython3u
 stable
@@ -52,7 +28,7 @@ $fn$;
 
 -- tenancy's own DDL on registered tables: the guards let it through while tenancy.internal_ddl
 -- holds a nonce that only this backend's PL/Python state knows (a hand-written SET cannot forge it).
-create function tenancy._internal_ddl(p_on boolean)
+create or replace function tenancy._internal_ddl(p_on boolean)
 returns void
 language sql
 volatile
@@ -65,7 +41,8 @@ $fn$;
 -- InitPlan); customer and partner queries compare the tenant column with = ANY (uuid[]), an index
 -- condition; the tier-0 case is a separate policy for tenancy_platform only, so no OR branch
 -- reaches application roles.
-create function tenancy._policy_defs(
+--@grant public
+create or replace function tenancy._policy_defs(
     p_rel regclass, p_column name, p_write_scope text, p_shared boolean
 )
 returns table (policy_name text, command text, to_role text, using_expr text, check_expr text)
@@ -119,9 +96,53 @@ begin
 end
 $fn$;
 
+-- Names of every policy tenancy may generate (a registered table gets those of its catalog entry).
+create or replace function tenancy._policy_names()
+returns text[]
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select pg_catalog.array_agg(d.policy_name)
+    from tenancy._policy_defs('tenancy.scoped_tables'::regclass, 'relid', 'visible', true) d
+$fn$;
+
+-- A relation and, when it is partitioned, every partition below it (pg_partition_tree gives no
+-- row for a table that is neither partitioned nor a partition).
+--@grant public
+create or replace function tenancy._tree(p_rel regclass)
+returns setof regclass
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select p_rel
+    union
+    select t.relid::regclass from pg_catalog.pg_partition_tree(p_rel) t
+$fn$;
+
+-- Drop the generated policies of one relation (the one loop that does).
+create or replace function tenancy._drop_policies(p_rel regclass)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_pol name;
+begin
+    for v_pol in
+        select p.polname from pg_catalog.pg_policy p
+        where p.polrelid = p_rel and p.polname = any(tenancy._policy_names())
+    loop
+        execute pg_catalog.format('drop policy %I on %s', v_pol, p_rel);
+    end loop;
+end
+$fn$;
+
 -- Create the generated policies of _policy_defs(p_parent, ...) on p_rel (the table itself or one of
 -- its partitions), only those for p_commands when given. The one place policies are written.
-create function tenancy._create_policies(
+create or replace function tenancy._create_policies(
     p_rel regclass, p_parent regclass, p_column name, p_write_scope text, p_shared boolean, p_commands text[]
 )
 returns void
@@ -153,7 +174,7 @@ $fn$;
 -- The extension's own tables (tenants, domain_mappings, the token tables) get the same generated
 -- policies as a registered table, for the commands application roles may use on them; they are not
 -- in the catalog (no column default, no guards: only the extension changes them).
-create function tenancy._protect_own_table(p_rel regclass, p_column name, p_commands text[])
+create or replace function tenancy._protect_own_table(p_rel regclass, p_column name, p_commands text[])
 returns void
 language plpgsql
 volatile
@@ -169,7 +190,7 @@ $fn$;
 -- Apply the catalog entry of p_parent to p_rel (the table itself, or one of its partitions):
 -- RLS enabled and forced, generated policies replaced, the tenant column defaulting to the current
 -- tenant, an index led by the tenant column.
-create function tenancy._apply(p_rel regclass, p_parent regclass)
+create or replace function tenancy._apply(p_rel regclass, p_parent regclass)
 returns void
 language plpgsql
 volatile
@@ -177,18 +198,12 @@ set search_path = pg_catalog, pg_temp
 as $fn$
 declare
     v_entry tenancy.scoped_tables;
-    v_def record;
 begin
     select * into strict v_entry from tenancy.scoped_tables s where s.relid = p_parent;
     perform tenancy._internal_ddl(true);
     execute pg_catalog.format('alter table %s enable row level security', p_rel);
     execute pg_catalog.format('alter table %s force row level security', p_rel);
-    for v_def in
-        select p.polname from pg_catalog.pg_policy p
-        where p.polrelid = p_rel and p.polname = any(tenancy._policy_names())
-    loop
-        execute pg_catalog.format('drop policy %I on %s', v_def.polname, p_rel);
-    end loop;
+    perform tenancy._drop_policies(p_rel);
     perform tenancy._create_policies(
         p_rel, p_parent, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows, null
     );
@@ -208,7 +223,7 @@ $fn$;
 
 -- Apply to the table and, when partitioned, to every partition (direct reads of a partition are
 -- isolated too).
-create function tenancy._apply_tree(p_parent regclass)
+create or replace function tenancy._apply_tree(p_parent regclass)
 returns void
 language plpgsql
 volatile
@@ -217,17 +232,13 @@ as $fn$
 declare
     v_rel regclass;
 begin
-    for v_rel in
-        select t.relid from pg_catalog.pg_partition_tree(p_parent) t
-        union
-        select p_parent
-    loop
+    for v_rel in select tenancy._tree(p_parent) loop
         perform tenancy._apply(v_rel, p_parent);
     end loop;
 end
 $fn$;
 
-create function tenancy.register_table(
+create or replace function tenancy.register_table(
     tbl regclass,
     tenant_column name default 'tenant_id',
     write_scope text default 'own',
@@ -300,7 +311,7 @@ comment on function tenancy.register_table(regclass, name, text, boolean) is
 'the tenant column to the current tenant, index the tenant column, and do the same on every partition. '
 'Refuses (22023) a missing or non-uuid column, a view or a foreign table.';
 
-create function tenancy.unregister_table(tbl regclass)
+create or replace function tenancy.unregister_table(tbl regclass)
 returns void
 language plpgsql
 volatile
@@ -309,20 +320,14 @@ as $fn$
 declare
     v_entry tenancy.scoped_tables;
     v_rel regclass;
-    v_pol name;
 begin
     delete from tenancy.scoped_tables s where s.relid = tbl returning * into v_entry;
     if not found then
         raise exception '% is not a registered tenant-scoped table', tbl using errcode = '22023';
     end if;
     perform tenancy._internal_ddl(true);
-    for v_rel in select t.relid from pg_catalog.pg_partition_tree(tbl) t union select tbl loop
-        for v_pol in
-            select p.polname from pg_catalog.pg_policy p
-            where p.polrelid = v_rel and p.polname = any(tenancy._policy_names())
-        loop
-            execute pg_catalog.format('drop policy %I on %s', v_pol, v_rel);
-        end loop;
+    for v_rel in select tenancy._tree(tbl) loop
+        perform tenancy._drop_policies(v_rel);
         execute pg_catalog.format('alter table %s no force row level security', v_rel);
         execute pg_catalog.format('alter table %s disable row level security', v_rel);
         if exists (
@@ -342,7 +347,7 @@ comment on function tenancy.unregister_table(regclass) is
 'Stop scoping a table: drop its generated policies and catalog row, disable row-level security, drop the tenant '
 'column default. The tenant index stays.';
 
-create function tenancy.refresh_policies()
+create or replace function tenancy.refresh_policies()
 returns integer
 language plpgsql
 volatile
@@ -364,17 +369,14 @@ comment on function tenancy.refresh_policies() is
 'Regenerate the policies, defaults and indexes of every registered table; returns how many tables.';
 
 -- Every registered table and each of its partitions, with the registered root and tenant column.
-create function tenancy._scope()
+--@grant public
+create or replace function tenancy._scope()
 returns table (rel regclass, root regclass, col name)
 language sql
 stable
 set search_path = pg_catalog, pg_temp
 as $fn$
-    select t.relid::regclass, s.relid, s.tenant_column
+    select t.rel, s.relid, s.tenant_column
     from tenancy.scoped_tables s
-    cross join lateral (
-        select pt.relid from pg_catalog.pg_partition_tree(s.relid) pt
-        union
-        select s.relid
-    ) t
+    cross join lateral tenancy._tree(s.relid) t (rel)
 $fn$;

@@ -1,37 +1,31 @@
 -- Tenants: tier 0 platform (one root), tier 1 partners, tier 2 customers.
-create table tenancy.tenants (
-    id uuid primary key default pg_catalog.gen_random_uuid(),
-    parent_id uuid references tenancy.tenants (id) on delete restrict,
-    tier smallint not null,
-    slug text not null,
-    name text not null,
-    status text not null default 'active',
-    external_id text unique,
-    settings jsonb not null default '{}',
-    created_at timestamptz not null default pg_catalog.now(),
-    updated_at timestamptz not null default pg_catalog.now(),
-    constraint tenants_tier_range check (tier between 0 and 2),
-    constraint tenants_root_has_no_parent check ((tier = 0) = (parent_id is null)),
-    constraint tenants_status check (status in ('active', 'suspended'))
-);
-
--- Unique among siblings; the root (no parent) is unique by the partial index below.
-create unique index tenants_parent_slug_key on tenancy.tenants (parent_id, slug);
-create unique index tenants_one_root on tenancy.tenants ((true)) where parent_id is null;
 
 comment on table tenancy.tenants is
 'Tenant hierarchy: tier 0 platform (the single root), tier 1 partners, tier 2 customers.';
 
-select pg_catalog.pg_extension_config_dump('tenancy.tenants', '');
+-- A slug: a DNS label (lower-case a-z, 0-9 and inner hyphens, 1 to 63 characters). The one
+-- definition, for tenants' slugs and the segments of tenant paths.
+--@grant public
+create or replace function tenancy._is_slug(p_text text)
+returns boolean
+language sql
+immutable
+parallel safe
+as $fn$
+    select p_text ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+$fn$;
 
--- Slugs (22023) and the tier derived from the parent when omitted: before each row.
-create function tenancy._tenants_before()
+-- Before each row: the slug (22023), the name and tier defaults (the tier derived from the parent),
+-- and the invariants a single row can break (TN006, before the CHECK constraints behind them could
+-- say 23514, and before tenants_one_root could say 23505). The invariants that need the parent or
+-- the children are checked once, at the end of the statement (tenants_invariants).
+create or replace function tenancy._tenants_before()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $fn$
 begin
-    if new.slug is null or new.slug !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' then
+    if new.slug is null or not tenancy._is_slug(new.slug) then
         raise exception 'tenant slug % is not a DNS label (lower-case a-z, 0-9 and inner hyphens, 1 to 63 characters)',
             coalesce(pg_catalog.quote_literal(new.slug), 'NULL')
             using errcode = '22023';
@@ -48,7 +42,6 @@ begin
             end if;
         end if;
     end if;
-    -- invariants that need no other row (the constraints behind them are only a backstop)
     if new.parent_id is null and new.tier <> 0 then
         raise exception 'tenant % has tier % but no parent: only the tier-0 platform tenant has no parent',
             new.slug, new.tier
@@ -77,13 +70,14 @@ begin
 end
 $fn$;
 
-create trigger tenants_before
+create or replace trigger tenants_before
 before insert or update on tenancy.tenants
 for each row execute function tenancy._tenants_before();
 
--- Tier invariants (TN006), checked at the end of each statement, so that a COPY (pg_restore) may
--- bring children before their parent.
-create function tenancy._tenants_invariants()
+-- The invariants that need other rows (TN006), at the end of each statement, so that a COPY
+-- (pg_restore) may bring children before their parent: the parent exists and is one tier up, and a
+-- tenant with children keeps its tier.
+create or replace function tenancy._tenants_invariants()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -91,17 +85,7 @@ as $fn$
 declare
     v_parent_tier smallint;
 begin
-    if new.parent_id is null then
-        if new.tier <> 0 then
-            raise exception 'tenant % has tier % but no parent: only the tier-0 platform tenant has no parent',
-                new.slug, new.tier
-                using errcode = 'TN006';
-        end if;
-        if exists (select from tenancy.tenants t where t.parent_id is null and t.id <> new.id) then
-            raise exception 'tenant % cannot be a second tier-0 platform tenant: there is at most one root', new.slug
-                using errcode = 'TN006';
-        end if;
-    else
+    if new.parent_id is not null then
         select t.tier into v_parent_tier from tenancy.tenants t where t.id = new.parent_id;
         if not found then
             raise exception 'parent tenant % of tenant % does not exist', new.parent_id, new.slug
@@ -113,10 +97,6 @@ begin
                 using errcode = 'TN006';
         end if;
     end if;
-    if new.tier > 2 then
-        raise exception 'tenant % would have tier %: customers (tier 2) cannot have children', new.slug, new.tier
-            using errcode = 'TN006';
-    end if;
     if tg_op = 'UPDATE' and new.tier <> old.tier
        and exists (select from tenancy.tenants t where t.parent_id = old.id and t.tier <> new.tier + 1) then
         raise exception 'tenant % has children: its tier cannot change from % to %', new.slug, old.tier, new.tier
@@ -126,12 +106,15 @@ begin
 end
 $fn$;
 
+-- (CREATE OR REPLACE does not take constraint triggers)
+drop trigger if exists tenants_invariants on tenancy.tenants;
 create constraint trigger tenants_invariants
 after insert or update on tenancy.tenants
 deferrable initially immediate
 for each row execute function tenancy._tenants_invariants();
 
-create function tenancy.tenant_id(path text)
+--@grant app
+create or replace function tenancy.tenant_id(path text)
 returns uuid
 language plpgsql
 stable
@@ -148,9 +131,7 @@ begin
     end if;
     v_parts := case when path = '' then '{}'::text[] else pg_catalog.string_to_array(path, '/') end;
     if pg_catalog.array_length(v_parts, 1) > 2
-       or not (v_parts <@ array(
-           select p from pg_catalog.unnest(v_parts) p where p ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
-       )) then
+       or exists (select from pg_catalog.unnest(v_parts) p where not tenancy._is_slug(p)) then
         raise exception 'malformed tenant path %: expected '''' (the platform), ''partner'' or ''partner/customer'', '
             'each a slug (lower-case letters, digits, hyphens)', pg_catalog.quote_literal(path)
             using errcode = '22023';
@@ -176,7 +157,8 @@ comment on function tenancy.tenant_id(text) is
 'Tenant id for a path: '''' is the platform root, ''partner'' a partner, ''partner/customer'' its customer. Unknown: TN001.';
 
 -- Path of a tenant ('' for the root, 'partner', 'partner/customer').
-create function tenancy.tenant_path(p_tenant uuid)
+--@grant app
+create or replace function tenancy.tenant_path(p_tenant uuid)
 returns text
 language sql
 stable

@@ -4,15 +4,16 @@
 -- Non-ASCII hosts: the whole normalization in Python (IDNA 2003 through the stdlib). Returns
 -- {host}, or {sqlstate, message} for normalize_host to raise: PL/Python would prefix the message
 -- of an exception with its class.
-create function tenancy._normalize_host_py(p_host text)
+--@grant public
+create or replace function tenancy._normalize_host_py(p_host text)
 returns text[]
 language plpython3u
 immutable
 parallel safe
 as $fn$
-#@module hosts
+#@tenancy
 try:
-    return [hosts.normalize(p_host)]
+    return [T.hosts.normalize(p_host)]
 except ValueError as exc:
     return ["22023", str(exc)]
 $fn$;
@@ -20,7 +21,8 @@ $fn$;
 -- Every input that is not already a normalized ASCII host: step for step as hosts.normalize() (same
 -- patterns; PostgreSQL's `$` is Python's `\Z`); non-ASCII input goes to hosts.normalize() itself.
 -- Lower-casing under the "C" collation touches A-Z only: no locale can turn `I` into a dotless `ı`.
-create function tenancy._normalize_host_full(p_host text)
+--@grant public
+create or replace function tenancy._normalize_host_full(p_host text)
 returns text
 language plpgsql
 immutable
@@ -101,7 +103,8 @@ $fn$;
 -- so that it cannot be an IPv4 number; no trailing dot, no port) costs one regular expression and no
 -- function call (a host of at most 63 characters cannot have a label longer than 63). Everything
 -- else, including every input that is refused, goes through _normalize_host_full.
-create function tenancy.normalize_host(host text)
+--@grant app
+create or replace function tenancy.normalize_host(host text)
 returns text
 language sql
 immutable
@@ -124,7 +127,7 @@ comment on function tenancy.normalize_host(text) is
 'letters/digits/hyphens, IP literals, URLs and wildcards.';
 
 -- The stored form of a mapping's domain: a host, or `*.` and a host of at least two labels.
-create function tenancy._normalize_domain(p_domain text)
+create or replace function tenancy._normalize_domain(p_domain text)
 returns text
 language plpgsql
 immutable
@@ -158,28 +161,12 @@ begin
 end
 $fn$;
 
-create table tenancy.domain_mappings (
-    domain text primary key,
-    tenant_id uuid not null references tenancy.tenants (id) on delete cascade,
-    is_primary boolean not null default false,
-    status text not null default 'active',
-    created_at timestamptz not null default pg_catalog.now(),
-    constraint domain_mappings_status check (status in ('active', 'pending'))
-);
-
--- At most one primary per tenant; it also serves primary_domain().
-create unique index domain_mappings_one_primary on tenancy.domain_mappings (tenant_id) where is_primary;
--- The visibility policy, cascading deletes of tenants.
-create index domain_mappings_tenant_id on tenancy.domain_mappings (tenant_id);
-
 comment on table tenancy.domain_mappings is
 'Hosts and wildcards (*.base: <child slug>.base) of tenants, stored normalized. Pending mappings never resolve; '
 'at most one primary per tenant (primary_domain). Application roles read their visible rows only.';
 
-select pg_catalog.pg_extension_config_dump('tenancy.domain_mappings', '');
-
 -- SECURITY DEFINER: a role allowed to write mappings needs no EXECUTE on the normalization helpers.
-create function tenancy._domain_mappings_before()
+create or replace function tenancy._domain_mappings_before()
 returns trigger
 language plpgsql
 security definer
@@ -196,7 +183,7 @@ begin
 end
 $fn$;
 
-create trigger domain_mappings_before
+create or replace trigger domain_mappings_before
 before insert or update on tenancy.domain_mappings
 for each row execute function tenancy._domain_mappings_before();
 
@@ -206,7 +193,8 @@ for each row execute function tenancy._domain_mappings_before();
 -- Resolution: the exact active mapping (one primary-key probe); else the only wildcard that can
 -- serve the host, `*.` and the host without its first label (a second probe), whose tenant has a
 -- child with that first label as its slug (a probe of tenants_parent_slug_key).
-create function tenancy.resolve_domain(host text)
+--@grant app
+create or replace function tenancy.resolve_domain(host text)
 returns uuid
 language plpgsql
 stable
@@ -244,41 +232,30 @@ comment on function tenancy.resolve_domain(text) is
 'one label) and <slug> is a child of the wildcard''s tenant; null when none. Suspended tenants resolve. '
 'Needs no context; 22023 for a malformed host.';
 
-create function tenancy.resolve_domain_details(host text)
+--@grant app
+create or replace function tenancy.resolve_domain_details(host text)
 returns table (tenant_id uuid, tier smallint, path text, matched text, match_kind text)
-language plpgsql
+language sql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
-declare
-    v_host text := tenancy.normalize_host(host);
-    v_dot integer := pg_catalog.strpos(v_host, '.');
-begin
-    return query
-    select m.tenant_id, t.tier, tenancy.tenant_path(t.id), m.domain, 'exact'::text
-    from tenancy.domain_mappings m
-    inner join tenancy.tenants t on t.id = m.tenant_id
-    where m.domain = v_host and m.status = 'active';
-    if found or v_dot = 0 then
-        return;
-    end if;
-    return query
-    select c.id, c.tier, tenancy.tenant_path(c.id), w.domain, 'wildcard'::text
-    from tenancy.domain_mappings w
-    inner join tenancy.tenants c on c.parent_id = w.tenant_id
-    where w.domain = '*' || pg_catalog.substr(v_host, v_dot)
-      and w.status = 'active'
-      and c.slug = pg_catalog.left(v_host, v_dot - 1)
-      and c.status in ('active', 'suspended');
-end
+    -- resolve_domain is the one resolution; this only says which mapping it took
+    with r as (select tenancy.normalize_host(host) as h, tenancy.resolve_domain(host) as id)
+    select t.id, t.tier, tenancy.tenant_path(t.id),
+        coalesce(m.domain, '*' || pg_catalog.substr(r.h, pg_catalog.strpos(r.h, '.'))),
+        case when m.domain is null then 'wildcard' else 'exact' end
+    from r
+    inner join tenancy.tenants t on t.id = r.id
+    left join tenancy.domain_mappings m on m.domain = r.h and m.status = 'active' and m.tenant_id = t.id
 $fn$;
 
 comment on function tenancy.resolve_domain_details(text) is
 'How a host resolves: tenant_id, tier, path (as tenant_path), matched (the mapping''s domain, e.g. *.brandsyncup.com) '
 'and match_kind (exact or wildcard); no row when nothing resolves. Needs no context; 22023 for a malformed host.';
 
-create function tenancy.primary_domain(tenant uuid)
+--@grant app
+create or replace function tenancy.primary_domain(tenant uuid)
 returns text
 language sql
 stable
@@ -294,7 +271,8 @@ comment on function tenancy.primary_domain(uuid) is
 'The tenant''s primary active domain (the host to link to), or null. Readable without context: domains are public.';
 
 -- SECURITY INVOKER, without a SET clause (like set_tenant): set_tenant checks the caller's role.
-create function tenancy.set_tenant_for_domain(host text, local boolean default false)
+--@grant app
+create or replace function tenancy.set_tenant_for_domain(host text, local boolean default false)
 returns uuid
 language plpgsql
 volatile

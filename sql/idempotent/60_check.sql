@@ -1,6 +1,7 @@
 -- tenancy.check(): drift and leak audit. Read-only; each finding says how to fix it.
 
-create function tenancy.check()
+--@grant app
+create or replace function tenancy.check()
 returns table (severity text, object text, problem text, hint text)
 language plpgsql
 stable
@@ -21,14 +22,10 @@ begin
     where not (c.relrowsecurity and c.relforcerowsecurity);
 
     return query
-    select 'error', sc.rel::text, pg_catalog.format('generated policy %s is missing', d.policy_name),
+    select 'error', sc.rel::text, pg_catalog.format('generated policy %s is missing', m.name),
         'Run select tenancy.refresh_policies();'
     from tenancy._scope() sc
-    join tenancy.scoped_tables s on s.relid = sc.root
-    cross join lateral tenancy._policy_defs(s.relid, s.tenant_column, s.write_scope, s.shared_rows) d
-    where not exists (
-        select from pg_catalog.pg_policy p where p.polrelid = sc.rel and p.polname = d.policy_name
-    );
+    cross join lateral tenancy._missing_policies(sc.rel) m (name);
 
     return query
     select 'error', sc.rel::text,

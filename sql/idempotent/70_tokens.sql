@@ -3,45 +3,20 @@
 -- the governance triggers (every write to layers or rules is checked for the tenant and every
 -- descendant, whoever writes it and however), and the public functions.
 
--- Every write to a layer or a rule takes a new revision; the per-backend cache of effective trees is
--- keyed by the revisions of everything a tree depends on, so it is exact inside any snapshot.
-create sequence tenancy._token_revision;
-
-create table tenancy.token_layers (
-    tenant_id uuid primary key references tenancy.tenants (id) on delete cascade,
-    tokens jsonb not null default '{}',
-    updated_at timestamptz not null default pg_catalog.now(),
-    revision bigint not null default pg_catalog.nextval('tenancy._token_revision'::regclass)
-);
+-- The tables are in sql/incremental/001_base.sql. Every write to a layer or a rule takes a new
+-- revision; the per-backend cache of effective trees is keyed by the revisions of everything a tree
+-- depends on, so it is exact inside any snapshot.
 
 comment on table tenancy.token_layers is
 'Each tenant''s own layer of design tokens (W3C Design Tokens JSON). Written through tenancy.set_tokens (or '
 'directly by the DBA); every write is checked against the ancestors'' rules for the tenant and every descendant.';
 
-create table tenancy.token_rules (
-    tenant_id uuid not null references tenancy.tenants (id) on delete cascade,
-    path text not null,
-    rule text not null,
-    params jsonb not null default '{}',
-    id uuid primary key default pg_catalog.gen_random_uuid(),
-    created_at timestamptz not null default pg_catalog.now(),
-    revision bigint not null default pg_catalog.nextval('tenancy._token_revision'::regclass)
-);
-
--- One rule of a kind per path and tenant (min_contrast: one per background).
-create unique index token_rules_key on tenancy.token_rules (
-    tenant_id, path, rule, (coalesce(params ->> 'against', ''))
-);
-
 comment on table tenancy.token_rules is
 'Rules a tenant sets for its descendants: lock (at tier 0: protected), range, one_of, min_contrast. Written '
 'through tenancy.set_token_rule / drop_token_rule (or directly by the DBA), checked for every descendant.';
 
-select pg_catalog.pg_extension_config_dump('tenancy.token_layers', '');
-select pg_catalog.pg_extension_config_dump('tenancy.token_rules', '');
-
 -- Row shape and revision. Malformed input is 22023 here, before any constraint could say 23514.
-create function tenancy._tokens_before()
+create or replace function tenancy._tokens_before()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -73,29 +48,28 @@ begin
 end
 $fn$;
 
-create trigger token_layers_before
+create or replace trigger token_layers_before
 before insert or update on tenancy.token_layers
 for each row execute function tenancy._tokens_before();
 
-create trigger token_rules_before
+create or replace trigger token_rules_before
 before insert or update on tenancy.token_rules
 for each row execute function tenancy._tokens_before();
 
 -- Loads the rows a computation needs: the tenants of the chains of p_tenants (and, with
 -- p_down, of their subtrees), their layers (p_tenant's replaced by p_doc when given) and rules.
 -- Shared by the functions below through GD (one prepared plan each).
-create function tenancy._tokens_core(p_op text, p_tenant uuid, p_doc jsonb, p_selector text)
+create or replace function tenancy._tokens_core(p_op text, p_tenant uuid, p_doc jsonb, p_selector text)
 returns text[]
 language plpython3u
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
-#@module tokens
-#@module token_store
+#@tenancy
 import json
 
-plans = GD.get("tenancy:tokens:plans")
+plans = T.gd.get("tenancy:tokens:plans")
 if plans is None:
     plans = {
         "key": plpy.prepare(
@@ -157,16 +131,14 @@ if plans is None:
             ["uuid[]"],
         ),
     }
-    GD["tenancy:tokens:plans"] = plans
-
+    T.gd["tenancy:tokens:plans"] = plans
 
 def load(ids, down):
-    by_id = token_store.index(plpy.execute(plans["down" if down else "up"], [ids]))
+    by_id = T.token_store.index(plpy.execute(plans["down" if down else "up"], [ids]))
     every = list(by_id)
     layers = {r["tenant_id"]: r["tokens"] for r in plpy.execute(plans["layers"], [every])}
     rules = list(plpy.execute(plans["rules"], [every]))
     return by_id, layers, rules
-
 
 if p_op != "validate" and p_tenant is None:
     return ["TN003", "no tenant: set a tenant context with tenancy.set_tenant() or pass a tenant",
@@ -174,9 +146,9 @@ if p_op != "validate" and p_tenant is None:
 by_id = None
 try:
     if p_op in ("effective", "css"):
-        cache = GD.get("tenancy:tokens:cache")
+        cache = T.gd.get("tenancy:tokens:cache")
         if cache is None:
-            cache = GD["tenancy:tokens:cache"] = token_store.Cache()
+            cache = T.gd["tenancy:tokens:cache"] = T.token_store.Cache()
         key = plpy.execute(plans["key"], [p_tenant])[0]["key"]
         if key is None:
             return ["TN001", f"unknown tenant {p_tenant}", "See tenancy.tenants."]
@@ -187,12 +159,12 @@ try:
         eff_json = cache.get(p_tenant, key, "json")
         if eff_json is None:
             by_id, layers, rules = load([p_tenant], False)
-            tree = token_store.effective(by_id, layers, rules, p_tenant)
-            eff_json = token_store.dumps(tree)
+            tree = T.token_store.effective(by_id, layers, rules, p_tenant)
+            eff_json = T.token_store.dumps(tree)
             cache.put(p_tenant, key, "json", eff_json)
         if p_op == "effective":
             return [eff_json]
-        text = tokens.to_css(json.loads(eff_json), p_selector)
+        text = T.tokens.to_css(json.loads(eff_json), p_selector)
         cache.put(p_tenant, key, what, text)
         return [text]
     if p_op == "violations":
@@ -202,16 +174,16 @@ try:
         if p_tenant not in by_id:
             return ["TN001", f"unknown tenant {p_tenant}", "See tenancy.tenants."]
         layers[p_tenant] = p_doc
-        found = token_store.check_subtree(by_id, layers, rules, p_tenant)
-        return [token_store.dumps(found)]
+        found = T.token_store.check_subtree(by_id, layers, rules, p_tenant)
+        return [T.token_store.dumps(found)]
     if p_op == "validate":
         # p_doc: {"tenants": [...], "rules": [rule rows to parse] | null}
         arg = json.loads(p_doc) if isinstance(p_doc, str) else p_doc
         for row in arg.get("rules") or ():
-            tokens._normalize_rule({**row, "owner": row["tenant_id"]}, {})
+            T.tokens._normalize_rule({**row, "owner": row["tenant_id"]}, {})
         by_id, layers, rules = load(arg["tenants"], True)
-        tops = token_store.check_tops(by_id, arg["tenants"])
-        total = sum(len(token_store.subtree(by_id, t)) for t in tops)
+        tops = T.token_store.check_tops(by_id, arg["tenants"])
+        total = sum(len(T.token_store.subtree(by_id, t)) for t in tops)
         step = max(total // 10, 1)
 
         def progress(n, of):
@@ -219,17 +191,18 @@ try:
                 plpy.notice(f"tenancy: checking design tokens of {of} tenants: {n}/{of}")
 
         for top in tops:
-            found = token_store.check_subtree(by_id, layers, rules, top, progress)
+            found = T.token_store.check_subtree(by_id, layers, rules, top, progress)
             if found:
-                return token_store.refusal(found, by_id, top)
+                return T.token_store.refusal(found, by_id, top)
         return [""]
     return ["XX000", f"unknown token operation {p_op}", ""]
-except tokens.TokenError as exc:
-    return token_store.error(exc, by_id)
+except T.tokens.TokenError as exc:
+    return T.token_store.error(exc, by_id)
 $fn$;
 
 -- The read path for everyone else: the tenant must be visible in the verified context.
-create function tenancy._tokens_ctx(p_op text, p_tenant uuid, p_doc jsonb, p_selector text)
+--@grant app
+create or replace function tenancy._tokens_ctx(p_op text, p_tenant uuid, p_doc jsonb, p_selector text)
 returns text[]
 language plpgsql
 stable
@@ -252,7 +225,8 @@ end
 $fn$;
 
 -- Dispatch and raise: superusers read any tenant, everyone else through _tokens_ctx.
-create function tenancy._tokens_call(p_op text, p_tenant uuid, p_doc jsonb, p_selector text)
+--@grant app
+create or replace function tenancy._tokens_call(p_op text, p_tenant uuid, p_doc jsonb, p_selector text)
 returns text
 language plpgsql
 stable
@@ -272,7 +246,7 @@ $fn$;
 
 -- Governance of every write, at the end of the statement: the written tenants and all their
 -- descendants must satisfy their ancestors' rules. SECURITY DEFINER: it reads every layer.
-create function tenancy._tokens_after()
+create or replace function tenancy._tokens_after()
 returns trigger
 language plpgsql
 security definer
@@ -303,29 +277,30 @@ begin
 end
 $fn$;
 
-create trigger token_layers_after_insert
+create or replace trigger token_layers_after_insert
 after insert on tenancy.token_layers referencing new table as changed
 for each statement execute function tenancy._tokens_after();
-create trigger token_layers_after_update
+create or replace trigger token_layers_after_update
 after update on tenancy.token_layers referencing new table as changed
 for each statement execute function tenancy._tokens_after();
-create trigger token_layers_after_delete
+create or replace trigger token_layers_after_delete
 after delete on tenancy.token_layers referencing old table as changed
 for each statement execute function tenancy._tokens_after();
-create trigger token_rules_after_insert
+create or replace trigger token_rules_after_insert
 after insert on tenancy.token_rules referencing new table as changed
 for each statement execute function tenancy._tokens_after();
-create trigger token_rules_after_update
+create or replace trigger token_rules_after_update
 after update on tenancy.token_rules referencing new table as changed
 for each statement execute function tenancy._tokens_after();
 -- Dropping a lock un-pins what it pinned: the descendants must still satisfy the other rules.
-create trigger token_rules_after_delete
+create or replace trigger token_rules_after_delete
 after delete on tenancy.token_rules referencing old table as changed
 for each statement execute function tenancy._tokens_after();
 
 -- Public functions --------------------------------------------------------------------------------
 
-create function tenancy.effective_tokens(tenant uuid default tenancy.current_tenant())
+--@grant app
+create or replace function tenancy.effective_tokens(tenant uuid default tenancy.current_tenant())
 returns jsonb
 language sql
 stable
@@ -338,7 +313,8 @@ comment on function tenancy.effective_tokens(uuid) is
 'it deep-merged, locked tokens pinned, aliases resolved, $type on every token. Cached per backend until a '
 'layer, rule or the hierarchy changes. TN001 unknown tenant, TN003 no tenant, 42501 tenant not visible.';
 
-create function tenancy.tokens_css(tenant uuid default tenancy.current_tenant(), selector text default ':root')
+--@grant app
+create or replace function tenancy.tokens_css(tenant uuid default tenancy.current_tenant(), selector text default ':root')
 returns text
 language sql
 stable
@@ -350,7 +326,8 @@ comment on function tenancy.tokens_css(uuid, text) is
 'The effective tokens of a tenant as CSS custom properties (color.brand.primary -> --color-brand-primary) in one '
 'rule for selector, sorted by path. 22023 for a selector that could break out of the rule.';
 
-create function tenancy.token_violations(tenant uuid, tokens jsonb)
+--@grant app
+create or replace function tenancy.token_violations(tenant uuid, tokens jsonb)
 returns table (path text, rule text, owner uuid, message text)
 language sql
 stable
@@ -365,7 +342,7 @@ comment on function tenancy.token_violations(uuid, jsonb) is
 'Dry run of set_tokens: every rule that the candidate layer would break, for the tenant and for each of its '
 'descendants (owner is the tenant that set the rule). No rows: set_tokens would accept it. 22023 when malformed.';
 
-create function tenancy.set_tokens(tenant uuid, tokens jsonb)
+create or replace function tenancy.set_tokens(tenant uuid, tokens jsonb)
 returns void
 language plpgsql
 volatile
@@ -391,7 +368,7 @@ comment on function tenancy.set_tokens(uuid, jsonb) is
 'TN004 naming the path, the rule and the tenant that owns it; 22023 malformed; TN001 unknown tenant. Nothing is '
 'written on refusal. Superusers, or roles given tenancy.grant_token_admin for tenants their context sees.';
 
-create function tenancy.set_token_rule(tenant uuid, path text, rule text, params jsonb default '{}')
+create or replace function tenancy.set_token_rule(tenant uuid, path text, rule text, params jsonb default '{}')
 returns void
 language plpgsql
 volatile
@@ -414,7 +391,7 @@ comment on function tenancy.set_token_rule(uuid, text, text, jsonb) is
 'Add or replace a rule a tenant sets for its descendants: lock (at tier 0: protected), range {min,max}, one_of '
 '{values}, min_contrast {against, ratio}. TN004 when a descendant already breaks it; nothing is written then.';
 
-create function tenancy.drop_token_rule(tenant uuid, path text, rule text)
+create or replace function tenancy.drop_token_rule(tenant uuid, path text, rule text)
 returns integer
 language plpgsql
 volatile
@@ -433,7 +410,7 @@ $fn$;
 comment on function tenancy.drop_token_rule(uuid, text, text) is
 'Remove a tenant''s rule(s) of that kind on that path; returns how many were removed.';
 
-create function tenancy._tenant_must_exist(p_tenant uuid)
+create or replace function tenancy._tenant_must_exist(p_tenant uuid)
 returns void
 language plpgsql
 stable
@@ -447,20 +424,22 @@ begin
 end
 $fn$;
 
-create function tenancy._contrast(p_fg text, p_bg text)
+--@grant app
+create or replace function tenancy._contrast(p_fg text, p_bg text)
 returns text[]
 language plpython3u
 immutable
 parallel safe
 as $fn$
-#@module tokens
+#@tenancy
 try:
-    return [repr(tokens.contrast_ratio(p_fg, p_bg))]
-except tokens.TokenError as exc:
+    return [repr(T.tokens.contrast_ratio(p_fg, p_bg))]
+except T.tokens.TokenError as exc:
     return [exc.sqlstate, exc.message]
 $fn$;
 
-create function tenancy.contrast_ratio(fg text, bg text)
+--@grant app
+create or replace function tenancy.contrast_ratio(fg text, bg text)
 returns numeric
 language sql
 immutable
@@ -475,7 +454,7 @@ comment on function tenancy.contrast_ratio(text, text) is
 'foreground is composited over the background). 22023 for a color it cannot read.';
 
 -- Roles allowed to write tokens and rules, for the tenants their context sees.
-create function tenancy.grant_token_admin(role regrole)
+create or replace function tenancy.grant_token_admin(role regrole)
 returns void
 language plpgsql
 volatile

@@ -2,20 +2,27 @@
 comment on schema tenancy is
 'tenancy: multi-tenant isolation as a property of the database. See tenancy.check() and the README.';
 
--- The role whose members may take a tier-0 (platform) context. Roles are cluster-wide, so it is
--- created only if missing and survives DROP EXTENSION.
+-- tenancy_platform: its members may take a tier-0 (platform) context. tenancy_app: what an
+-- application login needs (grant_app makes a role a member). Roles are cluster-wide, so they are
+-- created only if missing and survive DROP EXTENSION.
 do $roles$
 begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_platform') then
         create role tenancy_platform nologin;
     end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_app') then
+        create role tenancy_app nologin;
+    end if;
 end
 $roles$;
+
+--@python
 
 -- Audit trail: one structured server-log line per refused or forged context. RAISE LOG reaches the
 -- server log (log_min_messages defaults to warning, which includes LOG) and never the client, and
 -- a log line survives the caller's rollback.
-create function tenancy._audit(p_event text, p_asked text, p_reason text, p_sqlstate text)
+--@grant public
+create or replace function tenancy._audit(p_event text, p_asked text, p_reason text, p_sqlstate text)
 returns void
 language plpgsql
 volatile
