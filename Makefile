@@ -18,7 +18,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 PYTHON ?= python3
-PY_DIRS = $(wildcard plpython tests scripts bench examples)
+PY_DIRS = $(wildcard plpython python tests scripts bench examples)
 
 $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES) &: $(SQL_SRC) $(PY_SRC) scripts/build_sql.py tenancy.control
 	$(PYTHON) scripts/build_sql.py $(EXTVERSION) .

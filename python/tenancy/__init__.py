@@ -1,0 +1,10 @@
+"""tenancy for applications and operators: the client side of the tenancy PostgreSQL extension.
+
+- ``tenancy.errors``: one exception class per SQLSTATE of the extension (TN001 ... TN009).
+- ``tenancy.fleet``: the ``tenancy`` command (provision, migrate, health, move, export, erase, list).
+- client helpers for psycopg / psycopg_pool, Django and SQLAlchemy.
+
+The server side (SQL and PL/Python) is installed with ``CREATE EXTENSION tenancy``; see the README.
+"""
+
+__version__ = "0.2.0"
