@@ -45,14 +45,17 @@ This package re-exports their public API, plus the SQL wrappers' entry points.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .colors import contrast_ratio, parse_color, relative_luminance
 from .css_output import css_name, flatten, to_css
 from .merge import merge, resolve
 from .model import GOVERNANCE, MALFORMED, TokenError, split_path, validate_document
 from .rules import RULE_NAMES, Rule, effective, violations
 from .rules import _normalize_rule as _normalize_rule  # the token_rules check in 70_tokens.sql
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "GOVERNANCE",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .model import _bad, _is_num, _kind
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _HEX = re.compile(r"#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 

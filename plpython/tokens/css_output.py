@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
 
 from .colors import _hex, parse_color
 from .model import _bad, _is_num, _join, _ref, validate_document
 from .values import _KEYWORD, _check_color, _quantity
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 def flatten(tree: Mapping[str, Any]) -> list[tuple[str, dict]]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from .model import (
     _KEEP_PROPS,
     _SCALARS,
@@ -17,6 +14,12 @@ from .model import (
     validate_document,
 )
 from .values import _check_type
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 # --------------------------------------------------------------------------------------------------
 # Merge

@@ -7,7 +7,11 @@ is resolved.
 from __future__ import annotations
 
 import math
-from typing import Any
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MALFORMED = "22023"
 GOVERNANCE = "TN004"

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections import namedtuple
+from collections.abc import Mapping
 
 from .colors import contrast_ratio, parse_color
 from .merge import _merge_group, _Problems, _Resolver
 from .model import TokenError, _bad, _is_num, _join, _kind, split_path, validate_document
 from .values import _quantity
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 RULE_NAMES = ("lock", "range", "one_of", "min_contrast")
 
@@ -19,7 +25,8 @@ RULE_NAMES = ("lock", "range", "one_of", "min_contrast")
 # Rules and chains
 
 
-class Rule(NamedTuple):
+class Rule(namedtuple("Rule", "owner owner_tier path segs rule params")):
+    __slots__ = ()
     owner: str
     owner_tier: int
     path: str
@@ -162,7 +169,8 @@ def _set_at(tree: dict, segs: Sequence[str], value: dict | None) -> dict:
     return out
 
 
-class _Chain(NamedTuple):
+class _Chain(namedtuple("_Chain", "ids merged problems locks final")):
+    __slots__ = ()
     ids: list[str]
     merged: list[dict]  # merged[i]: layers 0..i merged (descendant layers pruned at locks)
     problems: _Problems  # type changes made by the last layer

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from .colors import _HEX, parse_color
 from .model import TokenError, _bad, _is_num
+
+# Annotations only: importing typing costs a new backend ~20 ms (see docs/development.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _QUANTITY = re.compile(r"(-?(?:\d+(?:\.\d+)?|\.\d+))([a-zA-Z%]+)")
 _UNIT = re.compile(r"[a-zA-Z%]+")
