@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,20 @@ def pg_bin(name: str) -> str:
     if not found:
         pytest.skip(f"{name} not found")
     return found
+
+
+def dump_and_restore(server_dsn: str, src: str, dst: str, dump: Path) -> subprocess.CompletedProcess[str]:
+    """pg_dump -Fc of database src into the file dump, then pg_restore --exit-on-error into dst."""
+    params = dict(part.split("=", 1) for part in server_dsn.split())
+    env = {**os.environ, "PGHOST": params.get("host", ""), "PGPORT": params.get("port", "")}
+    env["PGUSER"] = params.get("user", "")
+    subprocess.run([pg_bin("pg_dump"), "-Fc", "-f", str(dump), src], check=True, env=env)
+    return subprocess.run(
+        [pg_bin("pg_restore"), "--exit-on-error", "-d", dst, str(dump)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 def connect(dsn: str, **kwargs: object) -> psycopg.Connection:

@@ -3,16 +3,10 @@ DROP EXTENSION leaves nothing behind but the role and the schema created from th
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 from pathlib import Path
 
-from tenancy_testlib import connect, pg_bin, seed_tree
-
-
-def _dsn_params(dsn: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in dsn.split())
+from tenancy_testlib import connect, dump_and_restore, seed_tree
 
 
 def test_dump_restore_round_trip(server_dsn: str, tmp_path: Path) -> None:
@@ -49,21 +43,7 @@ def test_dump_restore_round_trip(server_dsn: str, tmp_path: Path) -> None:
             before = conn.execute(
                 "select id, parent_id, tier, slug, name from tenancy.tenants order by id"
             ).fetchall()
-        p = _dsn_params(server_dsn)
-        env = {
-            **os.environ,
-            "PGHOST": p.get("host", ""),
-            "PGPORT": p.get("port", ""),
-            "PGUSER": p.get("user", ""),
-        }
-        dump = tmp_path / "db.dump"
-        subprocess.run([pg_bin("pg_dump"), "-Fc", "-f", str(dump), src], check=True, env=env)
-        restore = subprocess.run(
-            [pg_bin("pg_restore"), "--exit-on-error", "-d", dst, str(dump)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        restore = dump_and_restore(server_dsn, src, dst, tmp_path / "db.dump")
         assert restore.returncode == 0, restore.stderr
         with connect(f"{server_dsn} dbname={dst}") as conn:
             after = conn.execute(

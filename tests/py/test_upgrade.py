@@ -13,16 +13,14 @@ restore.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from tenancy_testlib import connect, pg_bin
+from tenancy_testlib import connect, dump_and_restore
 
 ROOT = Path(__file__).resolve().parents[2]
 CURRENT = re.search(r"default_version\s*=\s*'([^']+)'", (ROOT / "tenancy.control").read_text())[1]
@@ -324,21 +322,7 @@ def test_upgraded_database_dumps_and_restores(
     old, _ = upgraded
     restored = _database(server_dsn, "restored")
     try:
-        p = dict(part.split("=", 1) for part in server_dsn.split())
-        env = {
-            **os.environ,
-            "PGHOST": p.get("host", ""),
-            "PGPORT": p.get("port", ""),
-            "PGUSER": p.get("user", ""),
-        }
-        dump = tmp_path / "upgraded.dump"
-        subprocess.run([pg_bin("pg_dump"), "-Fc", "-f", str(dump), old], check=True, env=env)
-        result = subprocess.run(
-            [pg_bin("pg_restore"), "--exit-on-error", "-d", restored, str(dump)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        result = dump_and_restore(server_dsn, old, restored, tmp_path / "upgraded.dump")
         assert result.returncode == 0, result.stderr
         with connect(f"{server_dsn} dbname={old}") as a, connect(f"{server_dsn} dbname={restored}") as b:
             for part in ("data", "policies", "functions", "triggers", "event_triggers"):
