@@ -27,7 +27,7 @@ $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES) &: $(SQL_SRC) $(PY_SRC) scripts/buil
 docs: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python scripts/gen_reference.py
 
-.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick install-ext
+.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick bench-jwt install-ext
 
 # Installs what is missing (distribution packages, .venv from requirements-dev.txt).
 deps:
@@ -55,6 +55,10 @@ demo: deps install-ext
 
 bench: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python bench/bench.py $(BENCH_ARGS)
+
+# set_tenant_from_jwt against the SPEC 6 JWT targets (docs/identity.md has a run)
+bench-jwt: deps install-ext
+	@scripts/with-cluster.sh .venv/bin/python bench/bench_jwt.py
 
 bench-quick: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python bench/bench.py --quick $(BENCH_ARGS)

@@ -90,6 +90,10 @@ volatile
 as $fn$
 #@tenancy
 import time
+# issue 17: a strict role passes only inside set_tenant_from_jwt (plpython/strict.py)
+refused = T.strict.refusal(plpy, T.gd, p_tenant, bool(p_local))
+if refused is not None:
+    return refused
 return T.context.set_tenant(plpy, T.gd, p_tenant, bool(p_local), p_version, repr(p_txn), time.monotonic())
 $fn$;
 

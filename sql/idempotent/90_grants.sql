@@ -11,7 +11,7 @@ select tenancy._protect_own_table('tenancy.domain_mappings', 'tenant_id', array[
 select tenancy._protect_own_table('tenancy.token_layers', 'tenant_id', null);
 select tenancy._protect_own_table('tenancy.token_rules', 'tenant_id', null);
 
-create or replace function tenancy.grant_app(role regrole)
+create or replace function tenancy.grant_app(role regrole, strict boolean default false)
 returns void
 language plpgsql
 volatile
@@ -22,13 +22,20 @@ begin
         raise exception 'grant_app needs a role' using errcode = '22023';
     end if;
     execute pg_catalog.format('grant tenancy_app to %s', role);
+    -- a strict role takes a context only through set_tenant_from_jwt (plpython/strict.py); only a
+    -- DBA's revoke tenancy_strict from the role undoes it
+    if coalesce(strict, false) then
+        execute pg_catalog.format('grant tenancy_strict to %s', role);
+    end if;
 end
 $fn$;
 
-comment on function tenancy.grant_app(regrole) is
+comment on function tenancy.grant_app(regrole, boolean) is
 'Grant what an application login needs, by membership in the role tenancy_app: execute on the context, domain '
 'and token read functions, and select (under row-level security) on the extension''s tables; usage on schema '
-'tenancy is PUBLIC''s. No writes, no user tables.';
+'tenancy is PUBLIC''s. No writes, no user tables. strict => true also makes it a member of tenancy_strict: it may '
+'then take a context only through set_tenant_from_jwt (set_tenant and set_tenant_for_domain are TN007 for it); '
+'grant_app without strict never removes that (revoke tenancy_strict from the role does).';
 
 create or replace function tenancy.grant_platform(role regrole)
 returns void
@@ -112,7 +119,7 @@ set initprivs = (
     select pg_catalog.array_agg(a.item order by a.n)
     from pg_catalog.unnest(i.initprivs) with ordinality a (item, n)
     where (select pg_catalog.min(e.grantee::oid::bigint)::oid from pg_catalog.aclexplode(array[a.item]) e) in (
-        0, 'tenancy_app'::regrole, 'tenancy_platform'::regrole,
+        0, 'tenancy_app'::regrole, 'tenancy_platform'::regrole, 'tenancy_migrator'::regrole,
         (select x.extowner from pg_catalog.pg_extension x where x.extname = 'tenancy')
     )
 )
