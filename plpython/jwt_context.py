@@ -22,7 +22,10 @@ Two steps, in two functions:
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing typing costs a new backend milliseconds: annotations only
+    from typing import Any
 
 from . import identity, strict
 from .context import audit

@@ -21,7 +21,10 @@ This module is deliberately tiny: it is imported by every backend's first set_te
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing typing costs a new backend milliseconds: annotations only
+    from typing import Any
 
 PASS_KEY = "tenancy.jwt_pass"
 STRICT_ROLE = "tenancy_strict"

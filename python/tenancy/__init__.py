@@ -8,3 +8,11 @@ The server side (SQL and PL/Python) is installed with ``CREATE EXTENSION tenancy
 """
 
 __version__ = "0.2.0"
+
+
+def __getattr__(name: str):  # ``tenancy.tenant(...)`` for background jobs, without importing psycopg eagerly
+    if name in ("tenant", "tenant_transaction"):
+        from . import pg
+
+        return getattr(pg, name)
+    raise AttributeError(name)
