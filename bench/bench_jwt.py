@@ -77,6 +77,40 @@ def setup(dsn: str) -> tuple[str, str]:
     return name, f"{db} user={role} password={password}"
 
 
+CPU_DO = """
+do language plpython3u $do$
+import time
+tokens = [r["tok"] for r in plpy.execute("select tok from pg_temp.bench_tokens order by n")]
+plan = plpy.prepare("select * from tenancy._jwt_verify($1)", ["text"])
+assert plpy.execute(plan, [tokens[0]])[0]["tenant"] is not None
+t0 = time.process_time()
+for tok in tokens[1:]:
+    plpy.execute(plan, [tok])
+first = (time.process_time() - t0) / (len(tokens) - 1)
+t0 = time.process_time()
+for _ in tokens[1:]:
+    plpy.execute(plan, [tokens[0]])
+hit = (time.process_time() - t0) / (len(tokens) - 1)
+plpy.notice("BENCH %r %r" % (first, hit))
+$do$
+"""
+
+
+def server_cpu(db: str, tokens: list[str]) -> tuple[float, float]:
+    """CPU time of the backend per tenancy._jwt_verify call: new tokens, then one token again (robust to
+    other load on the machine, unlike the round-trip times)."""
+    out: list[str] = []
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: out.append(d.message_primary or ""))
+        conn.execute("create temp table bench_tokens (n int, tok text)")
+        with conn.cursor().copy("copy pg_temp.bench_tokens (n, tok) from stdin") as copy:
+            for i, tok in enumerate(tokens):
+                copy.write_row((i, tok))
+        conn.execute(CPU_DO)
+    first, hit = (float(x) for x in next(m for m in out if m.startswith("BENCH ")).split()[1:])
+    return first, hit
+
+
 def main() -> int:
     dsn = os.environ.get("TENANCY_TEST_DSN")
     if not dsn:
@@ -125,6 +159,9 @@ def main() -> int:
             )
             results["txn set_tenant"] = median_per_call(txn(set_sql, tenant), n)
             results["txn jwt cached"] = median_per_call(txn(jwt_sql, same_rs), n)
+        db = f"{dsn} dbname={name}"
+        cpu_rs = server_cpu(db, tokens(rs, ISS_RS, n + 1))
+        cpu_es = server_cpu(db, tokens(es, ISS_ES, n + 1))
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"drop database if exists {name} with (force)")
@@ -137,16 +174,22 @@ def main() -> int:
     print("== set_tenant_from_jwt (median per call, µs, one connection, prepared statements)")
     for k, v in us.items():
         print(f"  {k:<22} {v:9.1f}")
+    print("== server CPU per tenancy._jwt_verify call (µs): new token / same token again")
+    print(f"  RS256 {cpu_rs[0] * 1e6:9.1f} / {cpu_rs[1] * 1e6:7.1f}")
+    print(f"  ES256 {cpu_es[0] * 1e6:9.1f} / {cpu_es[1] * 1e6:7.1f}")
+    first_rs, first_es = cpu_rs[0] * 1e6, cpu_es[0] * 1e6
     rows = [
-        ("first verification RS256 (first − cached)", verify_rs, "≤ 1000 µs", verify_rs <= 1000),
-        ("first verification ES256 (first − cached)", verify_es, "≤ 5000 µs", verify_es <= 5000),
+        ("first verification RS256 (server CPU)", first_rs, "≤ 1000 µs", first_rs <= 1000),
+        ("first verification ES256 (server CPU)", first_es, "≤ 5000 µs", first_es <= 5000),
+        ("first verification RS256 (round trip − cached)", verify_rs, "≤ 1000 µs", verify_rs <= 1000),
+        ("first verification ES256 (round trip − cached)", verify_es, "≤ 5000 µs", verify_es <= 5000),
         ("same token again / set_tenant (statement)", ratio, "≤ 1.5×", ratio <= 1.5),
         ("same token again / set_tenant (transaction)", ratio_txn, "≤ 1.5×", ratio_txn <= 1.5),
     ]
     print("== SPEC §6 targets")
     for label, value, target, ok in rows:
         shown = f"{value:8.1f} µs" if "µs" in target else f"{value:8.2f}×"
-        print(f"  {label:<46} {shown}  target {target:<10} {'PASS' if ok else 'MISS'}")
+        print(f"  {label:<50} {shown}  target {target:<10} {'PASS' if ok else 'MISS'}")
     return 0
 
 
