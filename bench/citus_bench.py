@@ -127,12 +127,14 @@ def main() -> int:
         versions = su.execute("select citus_version(), version()").fetchone()
         print(f"# {versions[0].split(' on ')[0]}, {versions[1].split(' on ')[0]}")
         print(
-            f"# {args.tenants} tenants x {args.rows} rows, {args.rounds} interleaved rounds per query, medians"
+            f"# {args.tenants} tenants x {args.rows} rows, {args.rounds} interleaved rounds per query,"
+            " medians"
         )
         task = [line.strip() for line in plan.splitlines() if "Task Count" in line]
         print(f"# point query plan as a customer: {task[0] if task else plan}")
         print(
-            "| query | tenancy txn (ms) | hand txn (ms) | txn ratio | tenancy stmt (ms) | hand stmt (ms) | stmt ratio |"
+            "| query | tenancy txn (ms) | hand txn (ms) | txn ratio | tenancy stmt (ms) | hand stmt (ms)"
+            " | stmt ratio |"
         )
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for name, runs in results.items():

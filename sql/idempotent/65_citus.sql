@@ -383,7 +383,9 @@ $fn$;
 -- check() on a Citus coordinator: every placement of every registered distributed table has RLS
 -- enabled and forced and exactly the coordinator's policies (names, commands, roles, expressions),
 -- and every node has the coordinator's cluster key. SECURITY DEFINER: run_command_on_placements
--- connects as the caller, and an application role may run check().
+-- connects as the caller, and an application role may run check(). Harmless: it names tables,
+-- shards and nodes, never a row.
+--@grant app
 create or replace function tenancy._check_citus()
 returns table (severity text, object text, problem text, hint text)
 language plpgsql
@@ -501,12 +503,14 @@ begin
     end if;
     v_ddl := case when p_expr is null then pg_catalog.format('alter table %s alter column %I drop default', p_rel, p_column)
         else pg_catalog.format('alter table %s alter column %I set default %s', p_rel, p_column, p_expr) end;
-    if tenancy._citus_on() and exists (
-        select from pg_catalog.pg_dist_partition d
+    if tenancy._citus_on() then
+        -- (a separate statement: PL/pgSQL parses it only where Citus's catalog exists)
+        select pg_catalog.current_setting('citus.enable_ddl_propagation') into v_prop
+        from pg_catalog.pg_dist_partition d
         where d.logicalrelid = p_rel and d.partmethod <> 'n'
-          and pg_catalog.column_to_column_name(d.logicalrelid, d.partkey) = p_column::text
-    ) then
-        v_prop := pg_catalog.current_setting('citus.enable_ddl_propagation');
+          and pg_catalog.column_to_column_name(d.logicalrelid, d.partkey) = p_column::text;
+    end if;
+    if v_prop is not null then
         perform pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
         execute v_ddl;
         perform pg_catalog.set_config('citus.enable_ddl_propagation', v_prop, true);
