@@ -136,7 +136,7 @@ as $fn$
             pg_catalog.date_part('epoch', pg_catalog.now())
         )),
         coalesce(local, false)
-    ) is not null then tenant end
+    ) is not null then tenancy._citus_propagate(tenant, coalesce(local, false)) end -- citus (issue 15)
 $fn$;
 
 comment on function tenancy.set_tenant(uuid, boolean) is
@@ -155,6 +155,7 @@ plan = T.gd.get("tenancy.plan.reset")
 if plan is None:
     plan = T.gd["tenancy.plan.reset"] = plpy.prepare("select pg_catalog.set_config('tenancy.ctx', '', false)")
 plpy.execute(plan)
+plpy.execute("select tenancy._citus_propagate(null, false)")  # citus (issue 15): the signed context too
 $fn$;
 
 comment on function tenancy.reset_tenant() is

@@ -59,6 +59,7 @@ declare
     v_write text;
     v_platform_write text;
 begin
+    if tenancy._citus_on() then return query select * from tenancy._policy_defs_citus(p_rel, p_column, p_write_scope, p_shared); return; end if; -- citus (issue 15): no subqueries where Citus is installed
     v_vis := pg_catalog.format('%s = any((select tenancy._policy_visible())::uuid[])', v_col);
     -- update and delete: the visible rows, never the shared ones (written in a tier-0 context only,
     -- through the tenancy_platform policies); without a context TN003 rather than zero rows
@@ -207,8 +208,7 @@ begin
     perform tenancy._create_policies(
         p_rel, p_parent, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows, null
     );
-    execute pg_catalog.format('alter table %s alter column %I set default tenancy._default_tenant()',
-        p_rel, v_entry.tenant_column);
+    perform tenancy._citus_alter_default(p_rel, v_entry.tenant_column, 'tenancy._default_tenant()'); -- citus (issue 15)
     -- an index led by the tenant column (on a partitioned table it cascades to the partitions)
     if not exists (
         select from pg_catalog.pg_index i
@@ -336,7 +336,7 @@ begin
             where d.adrelid = v_rel and a.attname = v_entry.tenant_column
               and pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'tenancy._default_tenant()'
         ) then
-            execute pg_catalog.format('alter table %s alter column %I drop default', v_rel, v_entry.tenant_column);
+            perform tenancy._citus_alter_default(v_rel, v_entry.tenant_column, null); -- citus (issue 15)
         end if;
     end loop;
     perform tenancy._internal_ddl(false);

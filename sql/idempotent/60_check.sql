@@ -176,6 +176,7 @@ begin
     from tenancy._scope() sc
     join pg_catalog.pg_class c on c.oid = sc.rel
     where sc.rel = sc.root and pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER');
+    return query select * from tenancy._check_citus(); -- citus (issue 15): the shards, on a Citus coordinator
 end
 $fn$;
 

@@ -56,7 +56,7 @@ begin
         select p.oid::regprocedure from pg_catalog.pg_proc p
         where p.pronamespace = 'tenancy'::regnamespace and p.proname = any(array[
             'register_table', 'unregister_table', '_apply_tree', '_apply', '_internal_ddl', '_ddl_nonce',
-            '_drop_policies', '_create_policies', '_policy_names', '_scoped_tables_owner_check'
+            '_drop_policies', '_create_policies', '_policy_names', '_scoped_tables_owner_check', '_citus_alter_default'
         ])
     loop
         -- the ACL itself, not has_function_privilege: PUBLIC still has EXECUTE here (90_grants revokes it)
