@@ -8,15 +8,20 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import jwt_factory as jf
 import pytest
+from psycopg.types.json import Jsonb
 from tenancy_testlib import connect
 
 pytest.importorskip("django")
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "django_app"
+ISS = "https://clerk.shop.example"
+SIGNER = jf.rsa_signer("shop-1")
 
 
 def _params(dsn: str) -> dict[str, str]:
@@ -48,12 +53,21 @@ def test_django_example(server_dsn: str) -> None:
                         " values (%s, 1, %s, %s, %s) returning id",
                         [rid, slug, slug, status],
                     ).fetchone()[0]  # type: ignore[index]
+                    conn.execute(
+                        "update tenancy.tenants set external_id = %s where id = %s", [f"org_{slug}", tid]
+                    )
                     conn.execute("insert into tenancy.domain_mappings (domain, tenant_id) values (%s, %s)",
                                  [f"{slug}.test", tid])  # fmt: skip
+                conn.execute("select tenancy.add_jwt_issuer(%s, %s)", [ISS, Jsonb(jf.jwks([SIGNER]))])
+        now = int(time.time())
+        good = SIGNER.sign({"iss": ISS, "exp": now + 300, "org_id": "org_acme"})
+        head, _, sig = good.split(".")
+        forged = f"{head}.{jf.encode_json({'iss': ISS, 'exp': now + 300, 'org_id': 'org_globex'})}.{sig}"
         p = _params(server_dsn)
         env = dict(os.environ, DJANGO_DB_HOST=p.get("host", ""), DJANGO_DB_PORT=p.get("port", ""),
                    DJANGO_DB_NAME=db, DJANGO_DB_USER=role, DJANGO_DB_PASSWORD=password,
-                   DJANGO_TEST_TEMPLATE=template, PYTHONPATH=str(ROOT / "python"))  # fmt: skip
+                   DJANGO_TEST_TEMPLATE=template, PYTHONPATH=str(ROOT / "python"),
+                   SHOP_TOKEN_ACME=good, SHOP_TOKEN_FORGED=forged)  # fmt: skip
         env.pop("DJANGO_SETTINGS_MODULE", None)
         manage = [sys.executable, str(APP / "manage.py")]
         out = subprocess.run(
@@ -68,7 +82,7 @@ def test_django_example(server_dsn: str) -> None:
         out = subprocess.run([*manage, "test", "shop", "--noinput", "-v", "2"], env=env, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
-        assert "Ran 6 tests" in out.stderr and "OK" in out.stderr, out.stderr
+        assert "Ran 7 tests" in out.stderr and "OK" in out.stderr, out.stderr
     finally:
         with connect(server_dsn) as conn:
             conn.execute(f"alter database {template} is_template false")

@@ -2,9 +2,10 @@
 seeded tenants (acme.test, globex.test), and shop_order is registered, so RLS is on in the tests."""
 
 import json
+import os
 
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, override_settings
 
 
 class ShopTests(TransactionTestCase):
@@ -57,3 +58,15 @@ class ShopTests(TransactionTestCase):
         for url in ("/orders/stream", "/orders/stream-buffered"):
             response = self.client.get(url, HTTP_HOST="acme.test")
             self.assertEqual(b"".join(response.streaming_content), b"s1\ns2\n", url)
+
+    def test_identity_token_source(self):
+        token, forged = os.environ.get("SHOP_TOKEN_ACME"), os.environ.get("SHOP_TOKEN_FORGED")
+        if not token:
+            self.skipTest("no token given (tests/py/test_django_example.py signs them)")
+        acme = self.client.get("/orders", HTTP_HOST="acme.test").json()["tenant"]
+        with override_settings(TENANCY={"SOURCE": "jwt"}):
+            ok = self.client.get("/orders", HTTP_HOST="any.test", HTTP_AUTHORIZATION=f"Bearer {token}")
+            self.assertEqual((ok.status_code, ok.json()["tenant"]), (200, acme))
+            for auth in (f"Bearer {forged}", "", "Bearer x.y.z"):
+                response = self.client.get("/orders", HTTP_HOST="acme.test", HTTP_AUTHORIZATION=auth)
+                self.assertEqual(response.status_code, 403, auth)
