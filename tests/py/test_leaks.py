@@ -383,3 +383,40 @@ def test_drop_extension_is_refused_while_tables_are_registered(server_dsn: str) 
     finally:
         with connect(server_dsn) as conn:
             conn.execute(f"drop database if exists {name} with (force)")
+
+
+# What tenancy does not protect against (README "Security"): the side channels are real, as documented
+
+
+def test_the_documented_side_channels_are_real(db: Db) -> None:
+    scoped_table(db, "sidech")
+    with connect(db.app) as conn:
+        conn.execute("select tenancy.set_tenant(%s)", [db.tree.acme])
+        conn.execute("set enable_indexscan = off")
+        conn.execute("set enable_bitmapscan = off")
+        row = conn.execute("explain (analyze, costs off, format json) select * from public.sidech").fetchone()
+        assert row is not None
+        plan = row[0][0]["Plan"]
+        assert plan["Actual Rows"] == 1  # acme's own row
+        assert plan["Rows Removed by Filter"] == 2  # the other tenants' rows, counted
+        # a shared sequence: the gap between acme's ids counts the others' inserts
+        first = conn.execute("insert into public.sidech (body) values ('a1') returning id").fetchone()
+    with connect(db.dba) as conn:
+        conn.execute(
+            "insert into public.sidech (tenant_id, body) values (%s, 'g1'), (%s, 'g2')",
+            [db.tree.globex, db.tree.globex],
+        )
+    with connect(db.app) as conn:
+        conn.execute("select tenancy.set_tenant(%s)", [db.tree.acme])
+        second = conn.execute("insert into public.sidech (body) values ('a2') returning id").fetchone()
+    assert first is not None and second is not None and second[0] - first[0] == 3
+
+
+def test_check_says_so_where_it_cannot_compare_expressions(db: Db) -> None:
+    scoped_table(db, "readonly")
+    with connect(db.app) as conn, conn.transaction():
+        conn.execute("set transaction read only")  # as on a hot standby: no temporary tables
+        rows = conn.execute(
+            "select severity, problem from tenancy.check() where object = 'tenancy.check()'"
+        ).fetchall()
+    assert rows and rows[0][0] == "warning" and "could not be compared" in rows[0][1], rows
