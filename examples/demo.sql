@@ -1,5 +1,6 @@
 -- tenancy walkthrough (run by `make demo`). Each section is plain SQL you can paste into psql.
 \pset border 1
+\pset null '(null)'
 \set SHOW_CONTEXT never
 \echo
 \echo '== 1. Install: CREATE EXTENSION tenancy (as a superuser, once per database)'
@@ -15,7 +16,9 @@ insert into tenancy.tenants (parent_id, slug, name)
 select tenancy.tenant_id(v.parent), v.slug, v.name
 from (values ('brandsyncup', 'acme', 'Acme Inc.'), ('brandsyncup', 'globex', 'Globex'),
              ('pixelworks', 'initech', 'Initech')) as v (parent, slug, name);
-select tier, tenancy.tenant_path(id) as path, name, status from tenancy.tenants order by tier, path;
+\echo 'a tenant path names a tenant by its slugs; the root''s path is the empty string '''' (NULL prints as (null)):'
+select tier, pg_catalog.quote_literal(tenancy.tenant_path(id)) as path, name, status from tenancy.tenants
+order by tier, path;
 
 \echo
 \echo '== 3. Application logins: one for customer traffic, one for the platform console'
@@ -31,20 +34,26 @@ create table public.orders (
 );
 select tenancy.register_table('public.orders') \g /dev/null
 grant select, insert, update, delete on public.orders to demo_app, demo_console;
+-- a sloppy grant, as real teams make: section 6 and check() (section 9) show what tenancy makes of it
+grant truncate on public.orders to demo_app;
 grant usage on sequence public.orders_id_seq to demo_app, demo_console;
 insert into public.orders (tenant_id, item, amount)
 select tenancy.tenant_id(v.path), v.item, v.amount
 from (values ('brandsyncup', 'partner seats', 900), ('brandsyncup/acme', 'rockets', 120),
              ('brandsyncup/acme', 'anvils', 80), ('brandsyncup/globex', 'widgets', 45),
              ('pixelworks/initech', 'staplers', 12)) as v (path, item, amount);
-\echo 'policies generated on public.orders (once per statement, index-friendly):'
+\echo 'policies generated on public.orders (public: every role; tenancy_platform: the tier-0 context):'
 select polname as policy, case polcmd when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update'
-    when 'd' then 'delete' end as command, polroles::regrole[]::text as roles
+    when 'd' then 'delete' end as command,
+    array(select case when r = 0 then 'public' else r::regrole::text end from unnest(polroles) as r)::text as roles
 from pg_policy where polrelid = 'public.orders'::regclass order by polname;
-\echo 'a guard refuses drift (TN006):'
+\echo 'guards refuse drift (TN006): disabling RLS, and a permissive policy of one''s own (ORed, it would widen):'
 \set ON_ERROR_STOP 0
 alter table public.orders disable row level security;
+create policy see_all on public.orders using (true);
 \set ON_ERROR_STOP 1
+\echo 'a restrictive policy (ANDed: it can only narrow) is allowed; check() lists it as info (section 9):'
+create policy positive_amounts on public.orders as restrictive using (amount > 0);
 
 \echo
 \echo '== 3c. Domains: custom domains and a wildcard for the partner''s customers (stored normalized)'
@@ -80,32 +89,37 @@ commit;
 
 \echo
 \echo '== 5. As the partner brandsyncup: itself and its customers'
-select tenancy.set_tenant(tenancy.tenant_id('brandsyncup')) as context;
-select tenancy.current_tier() as tier, tenancy.tenant_path(id) as path, name from tenancy.tenants order by path;
+select tenancy.tenant_path(tenancy.set_tenant(tenancy.tenant_id('brandsyncup'))) as context;
+select tenancy.current_tier() as context_tier;
+select tier, tenancy.tenant_path(id) as path, name from tenancy.tenants order by path;
 select tenancy.tenant_path(tenant_id) as owner, item, amount from public.orders order by owner, item;
 
 \echo
 \echo '== 6. As the customer brandsyncup/acme, for one transaction only (what a pooled app does)'
 begin;
-select tenancy.set_tenant(tenancy.tenant_id('brandsyncup/acme'), local => true) as context;
-select tenancy.current_tier() as tier, tenancy.tenant_path(id) as path, name from tenancy.tenants;
+select tenancy.tenant_path(tenancy.set_tenant(tenancy.tenant_id('brandsyncup/acme'), local => true)) as context;
+select tenancy.current_tier() as context_tier;
+select tier, tenancy.tenant_path(id) as path, name from tenancy.tenants;
 select tenancy.tenant_path(tenant_id) as owner, item, amount from public.orders order by item;
 insert into public.orders (item, amount) values ('more rockets', 60)
 returning tenancy.tenant_path(tenant_id) as inserted_into, item;
-\echo 'writing into another tenant is refused by row-level security (42501):'
+\echo 'writing into another tenant is refused by row-level security (42501); a savepoint keeps the rest:'
+savepoint before_sneaky;
 \set ON_ERROR_STOP 0
 insert into public.orders (tenant_id, item, amount) values (tenancy.tenant_id('pixelworks/initech'), 'sneaky', 1);
 \set ON_ERROR_STOP 1
+rollback to savepoint before_sneaky;
 commit;
-\echo 'with no context, writes are refused (TN003) and nothing is visible:'
-begin;
+\echo 'after COMMIT the local context is gone and the session context (brandsyncup) is back:'
+select tenancy.tenant_path(tenancy.current_tenant()) as current_path;
+\echo 'reset_tenant() ends every context; with none, nothing is visible and writes are refused (TN003):'
 select tenancy.reset_tenant() \g /dev/null
+select tenancy.current_tenant() as current_tenant, count(*) as orders_visible from public.orders;
 \set ON_ERROR_STOP 0
 insert into public.orders (item, amount) values ('orphan', 1);
+\echo 'nor can the application empty the table: TRUNCATE ignores row-level security, so tenancy refuses it (TN006):'
+truncate public.orders;
 \set ON_ERROR_STOP 1
-rollback;
-\echo '... and after COMMIT the session context (brandsyncup) is back:'
-select tenancy.tenant_path(tenancy.current_tenant()) as current_path;
 
 \echo
 \echo '== 7. Customer traffic cannot widen its view to the platform (TN007), and a forged setting is no context'
@@ -119,8 +133,9 @@ select count(*) as tenants_visible_with_forged_context from tenancy.tenants;
 \echo '== 8. The platform console (member of tenancy_platform) takes tier 0 and sees everything'
 reset role;
 set role demo_console;
-select tenancy.set_tenant(tenancy.tenant_id('')) as context;
-select count(*) as tenants_visible_at_tier_0 from tenancy.tenants;
+select quote_literal(tenancy.tenant_path(tenancy.set_tenant(tenancy.tenant_id('')))) as context;
+select tenancy.current_tier() as context_tier, count(*) as tenants_visible_at_tier_0 from tenancy.tenants;
+\echo 'every order, including the more rockets acme wrote in section 6:'
 select tenancy.tenant_path(tenant_id) as owner, count(*) as orders, sum(amount) as total
 from public.orders group by 1 order by 1;
 reset role;

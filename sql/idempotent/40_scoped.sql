@@ -216,7 +216,9 @@ begin
         where i.indrelid = p_rel and a.attname = v_entry.tenant_column
     ) then
         execute pg_catalog.format('create index on %s (%I)', p_rel, v_entry.tenant_column);
+        perform tenancy._mark_tenant_index(p_rel, p_parent, v_entry.tenant_column);  -- [audit] unregister drops it
     end if;
+    perform tenancy._install_truncate_guard(p_rel);  -- [audit] TRUNCATE ignores RLS
     perform tenancy._internal_ddl(false);
 end
 $fn$;
@@ -295,6 +297,7 @@ begin
             v_registered_parent
             using errcode = '22023';
     end if;
+    perform tenancy._refuse_foreign_permissive(tbl);  -- [audit] TN006: a permissive policy would widen
 
     insert into tenancy.scoped_tables as s (relid, tenant_column, write_scope, shared_rows)
     values (tbl, tenant_column, write_scope, coalesce(shared_rows, false))
@@ -308,8 +311,9 @@ $fn$;
 
 comment on function tenancy.register_table(regclass, name, text, boolean) is
 'Make a table tenant-scoped (idempotent): enable and force row-level security, generate its policies, default '
-'the tenant column to the current tenant, index the tenant column, and do the same on every partition. '
-'Refuses (22023) a missing or non-uuid column, a view or a foreign table.';
+'the tenant column to the current tenant, index the tenant column, refuse TRUNCATE outside a tier-0 context or '
+'the owner (a trigger), and do the same on every partition. Refuses (22023) a missing or non-uuid column, a view '
+'or a foreign table, and (TN006) a table or partition that has permissive policies of its own.';
 
 create or replace function tenancy.unregister_table(tbl regclass)
 returns void
@@ -328,6 +332,8 @@ begin
     perform tenancy._internal_ddl(true);
     for v_rel in select tenancy._tree(tbl) loop
         perform tenancy._drop_policies(v_rel);
+        -- [audit] the TRUNCATE guard and the index register_table made
+        perform tenancy._unguard(v_rel, case when v_rel = tbl then v_entry.tenant_index end);
         execute pg_catalog.format('alter table %s no force row level security', v_rel);
         execute pg_catalog.format('alter table %s disable row level security', v_rel);
         if exists (
@@ -344,8 +350,8 @@ end
 $fn$;
 
 comment on function tenancy.unregister_table(regclass) is
-'Stop scoping a table: drop its generated policies and catalog row, disable row-level security, drop the tenant '
-'column default. The tenant index stays.';
+'Stop scoping a table: drop its generated policies, TRUNCATE guard and catalog row, disable row-level security, '
+'drop the tenant column default and the index register_table created (an index of your own stays).';
 
 create or replace function tenancy.refresh_policies()
 returns integer
@@ -358,6 +364,7 @@ declare
     v_count integer := 0;
 begin
     for v_rel in select s.relid from tenancy.scoped_tables s order by s.relid::text loop
+        perform tenancy._warn_foreign_permissive(v_rel);  -- [audit] never kept silently
         perform tenancy._apply_tree(v_rel);
         v_count := v_count + 1;
     end loop;
@@ -366,7 +373,8 @@ end
 $fn$;
 
 comment on function tenancy.refresh_policies() is
-'Regenerate the policies, defaults and indexes of every registered table; returns how many tables.';
+'Regenerate the policies, defaults, indexes and TRUNCATE guards of every registered table; returns how many '
+'tables. A permissive policy tenancy did not generate is kept but reported (WARNING; check() lists it).';
 
 -- Every registered table and each of its partitions, with the registered root and tenant column.
 --@grant public

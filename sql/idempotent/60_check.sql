@@ -1,17 +1,182 @@
 -- tenancy.check(): drift and leak audit. Read-only; each finding says how to fix it.
 
+-- Generated policies whose expressions differ from what tenancy generates now. PostgreSQL keeps a
+-- policy as a parsed tree, so the expected text is compared in the form PostgreSQL deparses it to:
+-- the expected policies are created on a temporary copy of each registered table (same column names
+-- and types) in a subtransaction that is rolled back, and pg_get_expr of the copy's policies is
+-- compared with pg_get_expr of the table's (and its partitions'). Deparsing is deterministic for a
+-- given catalog and search_path, so an edit of any kind (ALTER POLICY past the guard, a policy
+-- re-created by hand or by an old restore) shows, and no text normalisation of our own can drift from
+-- PostgreSQL's. Where no temporary table can be made (a hot standby, no TEMP privilege) one row says so.
+--@grant app
+create or replace function tenancy._policy_drift()
+returns table (rel regclass, policy_name text, problem text)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_entry record;
+    v_def record;
+    v_n integer := 0;
+    v_tmp text;
+    v_cols text;
+    v_sql text;
+    v_rels regclass[] := '{}';
+    v_pols text[] := '{}';
+    v_probs text[] := '{}';
+begin
+    begin
+        perform pg_catalog.set_config('tenancy.auto_register', 'off', true);
+        for v_entry in
+            select s.relid, s.tenant_column, s.write_scope, s.shared_rows from tenancy.scoped_tables s
+        loop
+            v_n := v_n + 1;
+            v_tmp := 'tenancy_expected_' || v_n::text;
+            select pg_catalog.string_agg(
+                pg_catalog.format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), ', '
+                order by a.attnum
+            ) into v_cols
+            from pg_catalog.pg_attribute a
+            where a.attrelid = v_entry.relid and a.attnum > 0 and not a.attisdropped;
+            execute pg_catalog.format('create temporary table %I (%s)', v_tmp, v_cols);
+            for v_def in
+                select * from tenancy._policy_defs(
+                    v_entry.relid, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows
+                )
+            loop
+                v_sql := pg_catalog.format('create policy %I on pg_temp.%I as permissive for %s to %s',
+                    v_def.policy_name, v_tmp, v_def.command, v_def.to_role);
+                if v_def.using_expr is not null then
+                    v_sql := v_sql || ' using (' || v_def.using_expr || ')';
+                end if;
+                if v_def.check_expr is not null then
+                    v_sql := v_sql || ' with check (' || v_def.check_expr || ')';
+                end if;
+                execute v_sql;
+            end loop;
+            select
+                v_rels || coalesce(pg_catalog.array_agg(x.rel), '{}'),
+                v_pols || coalesce(pg_catalog.array_agg(x.polname::text), '{}'),
+                v_probs || coalesce(pg_catalog.array_agg(x.what), '{}')
+            into v_rels, v_pols, v_probs
+            from (
+                select t.rel, p.polname,
+                    pg_catalog.concat_ws(' and ',
+                        case when pg_catalog.pg_get_expr(p.polqual, p.polrelid)
+                            is distinct from pg_catalog.pg_get_expr(e.polqual, e.polrelid) then 'USING' end,
+                        case when pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+                            is distinct from pg_catalog.pg_get_expr(e.polwithcheck, e.polrelid) then 'WITH CHECK' end
+                    ) as what
+                from tenancy._tree(v_entry.relid) t (rel)
+                join pg_catalog.pg_policy p on p.polrelid = t.rel
+                join pg_catalog.pg_policy e
+                    on e.polrelid = pg_catalog.to_regclass('pg_temp.' || pg_catalog.quote_ident(v_tmp))
+                    and e.polname = p.polname
+                where pg_catalog.pg_get_expr(p.polqual, p.polrelid)
+                        is distinct from pg_catalog.pg_get_expr(e.polqual, e.polrelid)
+                   or pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+                        is distinct from pg_catalog.pg_get_expr(e.polwithcheck, e.polrelid)
+            ) x;
+        end loop;
+        -- roll the temporary tables and policies back
+        raise exception using errcode = 'TN999', message = 'tenancy: roll back the expected policies';
+    exception
+        when sqlstate 'TN999' then
+            null;
+        when others then
+            return query select null::regclass, null::text,
+                'the generated policies'' expressions could not be compared: ' || sqlerrm;
+            return;
+    end;
+    return query select u.r, u.p, u.w from rows from (pg_catalog.unnest(v_rels), pg_catalog.unnest(v_pols), pg_catalog.unnest(v_probs)) u (r, p, w);
+end
+$fn$;
+
+-- A role that row-level security does not apply to (superuser or BYPASSRLS).
+--@grant public
+create or replace function tenancy._escapes_rls(p_role oid)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce((select r.rolsuper or r.rolbypassrls from pg_catalog.pg_roles r where r.oid = p_role), false)
+$fn$;
+
+-- User functions (not PostgreSQL's, not tenancy's) with a source text to read.
+--@grant public
+create or replace function tenancy._user_functions()
+returns table (fn oid, name name, src text, secdef boolean, owner oid)
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select p.oid, p.proname, p.prosrc, p.prosecdef, p.proowner
+    from pg_catalog.pg_proc p
+    join pg_catalog.pg_language l on l.oid = p.prolang
+    where p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
+        'tenancy'::regnamespace)
+      and l.lanname not in ('c', 'internal')
+$fn$;
+
+-- What each SECURITY DEFINER function reaches: itself and the functions it calls, found by name in
+-- the bodies (an identifier followed by an opening parenthesis, compared case-insensitively), to a
+-- depth of 4 calls. By name, so an overload or a same-named function in another schema counts too:
+-- it over-reports rather than misses a call written out in a body (a call built in dynamic SQL is not
+-- seen). Each body is scanned once for the names it calls, then joined by name (no regex per pair).
+--@grant public
+create or replace function tenancy._secdef_reach()
+returns table (secdef oid, reached oid, path text)
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    with recursive fns as materialized (
+        select f.fn, f.name, f.src, f.secdef, f.owner, pg_catalog.lower(f.name) as lname
+        from tenancy._user_functions() f
+    ),
+    walk (secdef, reached, depth, seen, path) as (
+        select f.fn, f.fn, 0, array[f.fn], f.fn::regprocedure::text
+        from fns f where f.secdef
+        union all
+        select w.secdef, callee.fn, w.depth + 1, w.seen || callee.fn,
+            w.path || ' -> ' || callee.fn::regprocedure::text
+        from walk w
+        join fns caller on caller.fn = w.reached
+        cross join lateral (
+            select distinct pg_catalog.lower(m.m[1]) as lname
+            from pg_catalog.regexp_matches(caller.src, '([A-Za-z_][A-Za-z0-9_$]*)"?\s*\(', 'g') m (m)
+        ) called
+        join fns callee on callee.lname = called.lname and callee.fn <> all(w.seen)
+        where w.depth < 4
+    )
+    select w.secdef, w.reached, w.path from walk w
+$fn$;
+
 --@grant app
 create or replace function tenancy.check()
 returns table (severity text, object text, problem text, hint text)
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, pg_temp
 as $fn$
 declare
     v_scoped regclass[];
+    v_roots regclass[];
+    v_mine oid[];
 begin
     select pg_catalog.array_agg(x.rel) into v_scoped from tenancy._scope() x;
     v_scoped := coalesce(v_scoped, '{}');
+    select coalesce(pg_catalog.array_agg(s.relid), '{}') into v_roots from tenancy.scoped_tables s;
+    -- the current role and the roles it is really a member of (pg_has_role is true for a superuser
+    -- on every role, so it cannot say what a superuser owns)
+    with recursive mine (roleid) as (
+        select r.oid from pg_catalog.pg_roles r where r.rolname = current_user
+        union
+        select m.roleid from pg_catalog.pg_auth_members m join mine on m.member = mine.roleid
+    )
+    select pg_catalog.array_agg(mine.roleid) into v_mine from mine;
 
     -- 1. registered tables that drifted
     return query
@@ -29,7 +194,7 @@ begin
 
     return query
     select 'error', sc.rel::text,
-        pg_catalog.format('generated policy %s differs from what tenancy generates', p.polname),
+        pg_catalog.format('generated policy %s differs from what tenancy generates (command, role or kind)', p.polname),
         'Run select tenancy.refresh_policies();'
     from tenancy._scope() sc
     join tenancy.scoped_tables s on s.relid = sc.root
@@ -42,6 +207,35 @@ begin
             else (select r.oid from pg_catalog.pg_roles r where r.rolname = d.to_role) end]
         or (p.polqual is null) <> (d.using_expr is null)
         or (p.polwithcheck is null) <> (d.check_expr is null);
+
+    -- the expressions, as PostgreSQL deparses them (tenancy._policy_drift)
+    return query
+    select case when dr.rel is null then 'warning' else 'error' end, coalesce(dr.rel::text, 'tenancy.check()'),
+        case when dr.rel is null then dr.problem
+            else pg_catalog.format('generated policy %s was edited: its %s expression is not what tenancy generates',
+                dr.policy_name, dr.problem) end,
+        case when dr.rel is null then 'Run tenancy.check() where temporary tables can be created (not on a standby).'
+            else 'Run select tenancy.refresh_policies(); (it writes the generated expressions again).' end
+    from tenancy._policy_drift() dr;
+
+    -- policies tenancy did not generate: a permissive one is ORed with the generated ones (it widens),
+    -- a restrictive one is ANDed (it can only narrow)
+    return query
+    select case when f.permissive then 'error' else 'info' end, sc.rel::text,
+        case when f.permissive
+            then pg_catalog.format('permissive policy %s was not generated by tenancy: it is ORed with the generated '
+                'policies and widens what every role sees (it predates the registration or got past the guard)',
+                f.policy_name)
+            else pg_catalog.format('restrictive policy %s (not generated by tenancy) narrows what the generated '
+                'policies allow', f.policy_name) end,
+        case when not f.permissive then 'Nothing to do: a restrictive policy can only narrow. Listed so you know it applies.'
+            when f.policy_name in (
+                select d.policy_name from tenancy._policy_defs('tenancy.scoped_tables', 'relid', 'visible', true) d
+            ) then 'Run select tenancy.refresh_policies(); (it drops it).'
+            else pg_catalog.format('drop policy %I on %s; (or re-create it AS RESTRICTIVE if it is meant to narrow)',
+                f.policy_name, sc.rel) end
+    from tenancy._scope() sc
+    cross join lateral tenancy._foreign_policies(sc.rel) f;
 
     return query
     select 'warning', sc.rel::text,
@@ -66,6 +260,30 @@ begin
           and pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'tenancy._default_tenant()'
     );
 
+    -- TRUNCATE ignores row-level security: the guard trigger, and who may truncate at all
+    return query
+    select 'error', sc.rel::text, 'the trigger tenancy_truncate_guard is missing or disabled: TRUNCATE, which '
+        'ignores row-level security, is not refused',
+        'Run select tenancy.refresh_policies(); (it creates the trigger again and enables it).'
+    from tenancy._scope() sc
+    where not exists (
+        select from pg_catalog.pg_trigger t
+        where t.tgrelid = sc.rel and t.tgname = 'tenancy_truncate_guard' and t.tgenabled in ('O', 'A')
+          and t.tgfoid = 'tenancy._guard_truncate()'::regprocedure
+    );
+
+    return query
+    select 'warning', sc.rel::text,
+        pg_catalog.format('TRUNCATE is granted to %s, which does not own the table: TRUNCATE ignores row-level '
+            'security (tenancy_truncate_guard refuses it outside a tier-0 context)',
+            case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end),
+        pg_catalog.format('revoke truncate on %s from %s;', sc.rel,
+            case when a.grantee = 0 then 'public' else a.grantee::regrole::text end)
+    from tenancy._scope() sc
+    join pg_catalog.pg_class c on c.oid = sc.rel
+    cross join lateral pg_catalog.aclexplode(c.relacl) a
+    where a.privilege_type = 'TRUNCATE' and a.grantee <> c.relowner;
+
     -- 2. tables with a tenant column that are not registered
     return query
     select 'warning', c.oid::regclass::text,
@@ -82,68 +300,119 @@ begin
       and c.relnamespace::regnamespace::text !~ '^pg_(temp|toast)'
       and c.oid <> all(v_scoped);
 
-    -- 3. views over scoped tables without security_invoker (they read as their owner)
+    -- 3. views and materialized views that read scoped tables, through any chain of views: a view
+    -- without security_invoker reads as its owner; a materialized view stores the rows its refresh saw,
+    -- readable with no row-level security at all
     return query
-    select distinct 'error', v.oid::regclass::text,
-        pg_catalog.format('view reads the scoped table %s as its owner, past row-level security', d.refobjid::regclass),
-        pg_catalog.format('alter view %s set (security_invoker = true);', v.oid::regclass)
-    from pg_catalog.pg_rewrite r
-    join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_rewrite'::regclass and d.objid = r.oid
-        and d.refclassid = 'pg_catalog.pg_class'::regclass
-    join pg_catalog.pg_class v on v.oid = r.ev_class and v.relkind = 'v'
-    where d.refobjid = any(v_scoped)
-      and d.refobjid <> v.oid
-      and not coalesce('security_invoker=true' = any(v.reloptions) or 'security_invoker=on' = any(v.reloptions)
-          or 'security_invoker=1' = any(v.reloptions), false);
+    with recursive up (relid, kind, scoped, via, depth) as (
+        select c.oid, c.relkind, c.oid, null::text, 0
+        from pg_catalog.pg_class c where c.oid = any(v_scoped)
+        union
+        select v.oid, v.relkind, up.scoped,
+            case when up.depth = 0 then null else coalesce(up.via || ', ', '') || up.relid::regclass::text end,
+            up.depth + 1
+        from up
+        join pg_catalog.pg_depend d on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = up.relid
+            and d.classid = 'pg_catalog.pg_rewrite'::regclass
+        join pg_catalog.pg_rewrite r on r.oid = d.objid and r.ev_type = '1'
+        join pg_catalog.pg_class v on v.oid = r.ev_class and v.relkind in ('v', 'm')
+        where r.ev_class <> up.relid and up.kind in ('r', 'p', 'v') and up.depth < 16
+    )
+    select distinct 'error', up.relid::regclass::text,
+        case when up.kind = 'v'
+            then pg_catalog.format('view reads the scoped table %s as its owner, past row-level security%s',
+                up.scoped::regclass, coalesce(' (through ' || up.via || ')', ''))
+            else pg_catalog.format('materialized view stores rows of the scoped table %s with no row-level security%s',
+                up.scoped::regclass, coalesce(' (through ' || up.via || ')', '')) end,
+        case when up.kind = 'v' then pg_catalog.format('alter view %s set (security_invoker = true);', up.relid::regclass)
+            else 'Drop it, or replace it with a scoped table (register_table) refreshed by a job.' end
+    from up
+    join pg_catalog.pg_class v on v.oid = up.relid
+    where up.depth > 0
+      and (up.kind = 'm' or not coalesce('security_invoker=true' = any(v.reloptions)
+          or 'security_invoker=on' = any(v.reloptions) or 'security_invoker=1' = any(v.reloptions), false));
 
-    -- 4. materialized views over scoped tables (their rows are stored without any policy)
+    -- 4. SECURITY DEFINER functions that read scoped tables, themselves or through the functions they
+    -- call (by name in their bodies, by dependency for SQL-standard bodies). An owner that escapes
+    -- row-level security reads every tenant's rows; another owner reads under the caller's context
+    -- with its own privileges.
     return query
-    select distinct 'error', v.oid::regclass::text,
-        pg_catalog.format('materialized view stores rows of the scoped table %s with no row-level security',
-            d.refobjid::regclass),
-        'Drop it, or replace it with a scoped table (register_table) refreshed by a job.'
-    from pg_catalog.pg_rewrite r
-    join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_rewrite'::regclass and d.objid = r.oid
-        and d.refclassid = 'pg_catalog.pg_class'::regclass
-    join pg_catalog.pg_class v on v.oid = r.ev_class and v.relkind = 'm'
-    where d.refobjid = any(v_scoped) and d.refobjid <> v.oid;
-
-    -- 5. SECURITY DEFINER functions that read scoped tables (by dependency, or by name in their body)
-    return query
-    select distinct 'warning', p.oid::regprocedure::text,
-        pg_catalog.format('SECURITY DEFINER function reads the scoped table %s as its owner %s', sc.rel,
-            p.proowner::regrole),
+    select distinct on (p.oid, sc.rel)
+        case when tenancy._escapes_rls(p.proowner) then 'error' else 'warning' end, p.oid::regprocedure::text,
+        pg_catalog.format('SECURITY DEFINER function reads the scoped table %s as its owner %s%s', sc.rel,
+            p.proowner::regrole, case when w.reached <> w.secdef then ' (through ' || w.path || ')' else '' end),
         'Make it SECURITY INVOKER, or have it owned by a role that is subject to row-level security (not a superuser, '
-        'not BYPASSRLS, not the table owner).'
-    from pg_catalog.pg_proc p
+        'not BYPASSRLS).'
+    from tenancy._secdef_reach() w
+    join pg_catalog.pg_proc p on p.oid = w.secdef
+    join pg_catalog.pg_proc f on f.oid = w.reached
     join tenancy._scope() sc on sc.rel = sc.root
     join pg_catalog.pg_class c on c.oid = sc.rel
     where p.prosecdef
-      and p.pronamespace <> 'tenancy'::regnamespace
       and (
-          p.prosrc ~* ('\m' || pg_catalog.regexp_replace(c.relname, '([^a-zA-Z0-9_])', '\\\1', 'g') || '\M')
+          f.prosrc ~* ('\m' || pg_catalog.regexp_replace(c.relname, '([^a-zA-Z0-9_])', '\\\1', 'g') || '\M')
           or exists (
               select from pg_catalog.pg_depend d
-              where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.refobjid = sc.rel
+              where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = f.oid and d.refobjid = sc.rel
           )
-      );
+      )
+    order by p.oid, sc.rel, pg_catalog.length(w.path);
 
-    -- 6. unique indexes and foreign keys that do not include the tenant column
+    -- SECURITY DEFINER wrappers of set_tenant: run as an owner that may take tier 0 (a superuser or a
+    -- member of tenancy_platform), they hand any caller a tier-0 context
+    return query
+    select distinct on (p.oid)
+        'error', p.oid::regprocedure::text,
+        pg_catalog.format('SECURITY DEFINER function calls tenancy.set_tenant* as %s, who may take the tier-0 '
+            'context: any role that may call it gets a platform context%s', p.proowner::regrole,
+            case when w.reached <> w.secdef then ' (through ' || w.path || ')' else '' end),
+        'Make it SECURITY INVOKER (set_tenant then checks the caller), or have it owned by a role that is not a member '
+        'of tenancy_platform and not a superuser.'
+    from tenancy._secdef_reach() w
+    join pg_catalog.pg_proc p on p.oid = w.secdef
+    join pg_catalog.pg_proc f on f.oid = w.reached
+    where p.prosecdef
+      and f.prosrc ~* '\mset_tenant(_for_domain|_from_jwt)?\s*\('
+      and pg_catalog.pg_has_role(p.proowner, 'tenancy_platform', 'MEMBER')
+    order by p.oid, pg_catalog.length(w.path);
+
+    -- 5. rules that write into (or read) scoped tables from another relation: their actions run with
+    -- the privileges of the owner of the relation the rule is on
+    return query
+    select distinct
+        case when tenancy._escapes_rls(o.relowner) then 'error' else 'warning' end,
+        pg_catalog.format('%s on %s', r.rulename, r.ev_class::regclass),
+        pg_catalog.format('rule (%s %s) touches the scoped table %s as %s, the owner of %s',
+            case when r.is_instead then 'DO INSTEAD' else 'DO ALSO' end,
+            case r.ev_type when '2' then 'ON UPDATE' when '3' then 'ON INSERT' when '4' then 'ON DELETE' end,
+            d.refobjid::regclass, o.relowner::regrole, r.ev_class::regclass),
+        pg_catalog.format('drop rule %I on %s; and write into %s directly (or from a SECURITY INVOKER trigger) '
+            'so that its policies apply to the caller.', r.rulename, r.ev_class::regclass, d.refobjid::regclass)
+    from pg_catalog.pg_rewrite r
+    join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_rewrite'::regclass and d.objid = r.oid
+        and d.refclassid = 'pg_catalog.pg_class'::regclass
+    join pg_catalog.pg_class o on o.oid = r.ev_class
+    where r.ev_type <> '1' and d.refobjid = any(v_scoped) and d.refobjid <> r.ev_class;
+
+    -- 6. unique indexes and foreign keys that do not include the tenant column (key columns only:
+    -- an INCLUDE column is not part of what is unique)
     return query
     select case when i.indisprimary then 'info' else 'warning' end, ic.oid::regclass::text,
-        pg_catalog.format('%s on %s does not include the tenant column %I: it is enforced across tenants',
-            case when i.indisprimary then 'primary key' else 'unique index' end, sc.rel, sc.col),
+        pg_catalog.format('%s on %s does not have the tenant column %I among its key columns: it is enforced across '
+            'tenants', case when i.indisprimary then 'primary key' else 'unique index' end, sc.rel, sc.col),
         case when i.indisprimary
             then 'Fine for a surrogate key (serial, uuid); include the tenant column if the key carries meaning.'
-            else 'A conflict tells one tenant that another has the value: include the tenant column in the index.'
+            else 'A conflict tells one tenant that another has the value: make the tenant column a key column of the '
+                'index (not an INCLUDE column).'
         end
     from tenancy._scope() sc
     join pg_catalog.pg_index i on i.indrelid = sc.rel and i.indisunique
     join pg_catalog.pg_class ic on ic.oid = i.indexrelid
     where sc.rel = sc.root
       and not exists (
-          select from pg_catalog.pg_attribute a
-          where a.attrelid = sc.rel and a.attname = sc.col and a.attnum = any(i.indkey::int2[])
+          select from pg_catalog.generate_series(0, i.indnkeyatts - 1) k (n)
+          join pg_catalog.pg_attribute a on a.attrelid = sc.rel and a.attnum = i.indkey[k.n]
+          where a.attname = sc.col
       );
 
     return query
@@ -169,18 +438,26 @@ begin
     select 'error', current_user::text, 'the current role has BYPASSRLS: row-level security does not apply to it',
         'alter role ' || pg_catalog.quote_ident(current_user) || ' nobypassrls;'
     from pg_catalog.pg_roles r where r.rolname = current_user and r.rolbypassrls and not r.rolsuper;
+    -- owned by the current role or a role it is really a member of (a superuser owns only its own)
     return query
-    select 'warning', sc.rel::text, pg_catalog.format('the current role %s owns this scoped table', current_user),
-        'Owners bypass row-level security unless it is forced (tenancy forces it); still, run the application as '
-        'a role that does not own its tables.'
+    select 'warning', sc.rel::text,
+        pg_catalog.format('the current role %s owns this scoped table%s', current_user,
+            case when c.relowner::regrole::text <> current_user::text
+                then ' (through its membership in ' || c.relowner::regrole::text || ')' else '' end),
+        'Row-level security is forced (tenancy forces it), so the owner sees only its context''s rows; but the owner '
+        'can ALTER the table, drop the guards and TRUNCATE: run the application as a role that does not own its '
+        'tables.'
     from tenancy._scope() sc
     join pg_catalog.pg_class c on c.oid = sc.rel
-    where sc.rel = sc.root and pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER');
+    where sc.rel = sc.root and c.relowner = any(v_mine);
     return query select * from tenancy._check_citus(); -- citus (issue 15): the shards, on a Citus coordinator
 end
 $fn$;
 
 comment on function tenancy.check() is
-'Drift and leak audit: registered tables whose RLS, policies, default or index drifted; unregistered tables with '
-'a tenant column; views without security_invoker, materialized views and SECURITY DEFINER functions over scoped '
-'tables; unique indexes and foreign keys without the tenant column; a current role that escapes RLS.';
+'Drift and leak audit: registered tables whose RLS, policies (kind, role or edited expressions), default, index or '
+'TRUNCATE guard drifted; policies tenancy did not generate (permissive: error, restrictive: info); TRUNCATE granted '
+'to roles other than the owner; unregistered tables with a tenant column; views without security_invoker and '
+'materialized views over scoped tables through any chain of views; SECURITY DEFINER functions that reach scoped '
+'tables or set_tenant through the functions they call; rules that touch scoped tables; unique indexes whose key '
+'columns and foreign keys lack the tenant column; a current role that escapes RLS or owns scoped tables.';

@@ -56,7 +56,11 @@ begin
         select p.oid::regprocedure from pg_catalog.pg_proc p
         where p.pronamespace = 'tenancy'::regnamespace and p.proname = any(array[
             'register_table', 'unregister_table', '_apply_tree', '_apply', '_internal_ddl', '_ddl_nonce',
-            '_drop_policies', '_create_policies', '_policy_names', '_scoped_tables_owner_check', '_citus_alter_default'
+            '_drop_policies', '_create_policies', '_policy_names', '_scoped_tables_owner_check',
+            -- issue 14 (50_guards.sql): register_table's refusal of permissive policies, the TRUNCATE
+            -- guard and the recorded tenant index
+            '_refuse_foreign_permissive', '_install_truncate_guard', '_mark_tenant_index', '_unguard',
+            '_citus_alter_default'
         ])
     loop
         -- the ACL itself, not has_function_privilege: PUBLIC still has EXECUTE here (90_grants revokes it)
