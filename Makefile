@@ -27,7 +27,7 @@ $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES) &: $(SQL_SRC) $(PY_SRC) scripts/buil
 docs: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python scripts/gen_reference.py
 
-.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick bench-jwt install-ext
+.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick bench-jwt bench-fleet install-ext
 
 # Installs what is missing (distribution packages, .venv from requirements-dev.txt).
 deps:
@@ -62,6 +62,10 @@ bench-jwt: deps install-ext
 
 bench-quick: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python bench/bench.py --quick $(BENCH_ARGS)
+
+# SPEC 6 fleet targets over 1,000 schema placements (not in make test; FLEET_ARGS="--placements 100")
+bench-fleet: deps install-ext
+	@scripts/with-cluster.sh .venv/bin/python bench/fleet_bench.py $(FLEET_ARGS)
 
 # Informational: pgspot's view of the install script (not a gate; see docs/development.md).
 pgspot: deps all

@@ -128,7 +128,7 @@ returns uuid
 language sql
 volatile
 as $fn$
-    select case when pg_catalog.set_config(
+    select case when tenancy._route(tenant, coalesce(local, false)) and pg_catalog.set_config( -- placements (issue 16)
         'tenancy.ctx',
         tenancy._result_or_raise(tenancy._set_tenant(
             tenant, coalesce(local, false),

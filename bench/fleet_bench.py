@@ -1,0 +1,175 @@
+"""make bench-fleet: the fleet targets of SPEC 6 over N schema placements (default 1,000).
+
+    scripts/with-cluster.sh .venv/bin/python bench/fleet_bench.py [--placements N] [--workers W]
+
+Builds a control database with one partner and N customers, provisions a schema placement for each
+(W at a time; the per-placement latency is also sampled sequentially once the fleet is full), then
+times the command as an operator runs it (a fresh `tenancy` process each time, Python start-up
+included): `migrate` with nothing pending, `migrate` of one new migration, `health`. Prints a
+Markdown table (docs/placements.md records a run) and writes bench/fleet_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "python"))
+
+from tenancy.fleet import plan as P  # noqa: E402
+from tenancy.fleet.ops import Fleet  # noqa: E402
+
+MIGRATIONS = {
+    "0001_projects.sql": (
+        "create table projects (id uuid primary key default gen_random_uuid(), tenant_id uuid not null,"
+        " name text not null, created_at timestamptz not null default now());\n"
+        "create unique index projects_tenant_id_id on projects (tenant_id, id);\n"
+    ),
+    "0002_tasks.sql": (
+        "create table tasks (id uuid primary key default gen_random_uuid(), tenant_id uuid not null,"
+        " project_id uuid not null, title text not null,"
+        " foreign key (tenant_id, project_id) references projects (tenant_id, id) on delete cascade);\n"
+    ),
+}
+NEW = {"0003_done.sql": "alter table tasks add column done boolean not null default false;\n"}
+
+
+def tenancy_cmd(dsn: str, *args: str) -> tuple[int, float, str]:
+    exe = Path(sys.executable).parent / "tenancy"
+    env = {**os.environ, "TENANCY_DSN": dsn}
+    t0 = time.perf_counter()
+    res = subprocess.run([str(exe), "--quiet", *args], env=env, capture_output=True, text=True)
+    return res.returncode, time.perf_counter() - t0, res.stdout + res.stderr
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--placements", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--sample", type=int, default=20)
+    args = ap.parse_args()
+    server = os.environ["TENANCY_TEST_DSN"]
+    name = "tenancy_fleetbench"
+    with psycopg.connect(server, autocommit=True) as c:
+        c.execute(f"drop database if exists {name} with (force)")
+        for (db,) in c.execute(
+            "select datname from pg_database where datname like %s", [name + "_t%"]
+        ).fetchall():
+            c.execute(f'drop database "{db}" with (force)')
+        c.execute(f"create database {name}")
+    dsn = f"{server} dbname={name}"
+    n = args.placements
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("set client_min_messages = warning")
+        c.execute("create extension tenancy cascade")
+        root = c.execute(
+            "insert into tenancy.tenants (slug, name) values ('platform', 'P') returning id"
+        ).fetchone()[0]
+        partner = c.execute(
+            "insert into tenancy.tenants (parent_id, slug, name)"
+            " values (%s, 'partner', 'Partner') returning id",
+            [root],
+        ).fetchone()[0]
+        c.execute(
+            "insert into tenancy.tenants (parent_id, slug, name)"
+            " select %s, 'c' || g, 'Customer ' || g from generate_series(1, %s) g",
+            [partner, n + args.sample],
+        )
+        ids = [str(r[0]) for r in c.execute("select id from tenancy.tenants where tier = 2 order by slug")]
+    tmp = Path(tempfile.mkdtemp(prefix="fleetbench-"))
+    mdir = tmp / "migrations"
+    mdir.mkdir()
+    for f, text in MIGRATIONS.items():
+        (mdir / f).write_text(text)
+    rc, _took, out = tenancy_cmd(dsn, "migrate", "--migrations", str(mdir))
+    assert rc == 0, out
+    migs = P.discover(mdir)
+
+    fleet = Fleet(dsn, quiet=True, per_db=args.workers)
+    lat: list[float] = []
+
+    def provision(tid: str) -> None:
+        t = fleet.resolve(tid)
+        t0 = time.perf_counter()
+        fleet.provision(t, "schema", migs)
+        lat.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.workers) as ex:
+        list(ex.map(provision, ids[:n]))
+    build = time.perf_counter() - t0
+    par_lat = sorted(lat)
+    lat.clear()
+    for tid in ids[n:]:  # sequential, into a fleet of N
+        provision(tid)
+    seq_lat = sorted(lat)
+    fleet.close()
+    total = n + args.sample
+
+    rc0, t_noop, out0 = tenancy_cmd(dsn, "migrate", "--migrations", str(mdir))
+    rc0b, t_noop2, _ = tenancy_cmd(dsn, "migrate", "--migrations", str(mdir))
+    for f, text in NEW.items():
+        (mdir / f).write_text(text)
+    rc1, t_one, out1 = tenancy_cmd(dsn, "migrate", "--migrations", str(mdir), "--parallel", str(args.workers))
+    rc2, t_health, out2 = tenancy_cmd(dsn, "health", "--migrations", str(mdir))
+    rc3, t_health_nomig, _ = tenancy_cmd(dsn, "health")
+
+    def pct(xs: list[float], p: float) -> float:
+        return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+    results = {
+        "placements": total,
+        "provision_parallel_workers": args.workers,
+        "provision_all_seconds": round(build, 2),
+        "provision_parallel_median_s": round(statistics.median(par_lat), 3),
+        "provision_sequential_median_s": round(statistics.median(seq_lat), 3),
+        "provision_sequential_p95_s": round(pct(seq_lat, 0.95), 3),
+        "migrate_nothing_pending_s": [round(t_noop, 2), round(t_noop2, 2)],
+        "migrate_one_new_s": round(t_one, 2),
+        "health_s": round(t_health, 2),
+        "health_without_migrations_dir_s": round(t_health_nomig, 2),
+        "exit_codes": {"migrate_noop": [rc0, rc0b], "migrate_one": rc1, "health": rc2, "health_nodir": rc3},
+    }
+    (ROOT / "bench" / "fleet_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    ok = lambda good: "met" if good else "MISSED"  # noqa: E731
+    r = results
+    noop_ok = ok(max(t_noop, t_noop2) <= 5)
+    print(f"\n| fleet of {total} schema placements | measured | SPEC 6 target | verdict |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| provision one (sequential: median / p95) | {r['provision_sequential_median_s']} s"
+        f" / {r['provision_sequential_p95_s']} s | ≤ 0.5 s | {ok(pct(seq_lat, 0.95) <= 0.5)} |"
+    )
+    print(
+        f"| provision {n} ({args.workers} at a time): total / median each | {r['provision_all_seconds']} s /"
+        f" {r['provision_parallel_median_s']} s | | |"
+    )
+    print(f"| `tenancy migrate`, nothing pending | {t_noop:.2f} s, {t_noop2:.2f} s | ≤ 5 s | {noop_ok} |")
+    print(f"| `tenancy migrate`, one new migration in every placement | {t_one:.2f} s | | |")
+    print(f"| `tenancy health --migrations DIR` | {t_health:.2f} s | ≤ 10 s | {ok(t_health <= 10)} |")
+    print(f"| `tenancy health` (no migrations check) | {t_health_nomig:.2f} s | | |")
+    print(f"\nexit codes: {results['exit_codes']}")
+    if rc0 or rc1 or rc2:
+        print(out0[-2000:], out1[-2000:], out2[-2000:])
+    with psycopg.connect(server, autocommit=True) as c:
+        c.execute(f"drop database if exists {name} with (force)")
+        for (db,) in c.execute(
+            "select datname from pg_database where datname like %s", [name + "_t%"]
+        ).fetchall():
+            c.execute(f'drop database "{db}" with (force)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
