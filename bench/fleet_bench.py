@@ -6,7 +6,7 @@ Builds a control database with one partner and N customers, provisions a schema 
 (W at a time; the per-placement latency is also sampled sequentially once the fleet is full), then
 times the command as an operator runs it (a fresh `tenancy` process each time, Python start-up
 included): `migrate` with nothing pending, `migrate` of one new migration, `health`. Prints a
-Markdown table (docs/placements.md records a run) and writes bench/fleet_results.json.
+Markdown table (docs/placements.md records a run); --json FILE also writes the numbers.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def main() -> int:
     ap.add_argument("--placements", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--sample", type=int, default=20)
+    ap.add_argument("--json", default=None, help="also write the results to this file")
     args = ap.parse_args()
     server = os.environ["TENANCY_TEST_DSN"]
     name = "tenancy_fleetbench"
@@ -141,7 +142,8 @@ def main() -> int:
         "health_without_migrations_dir_s": round(t_health_nomig, 2),
         "exit_codes": {"migrate_noop": [rc0, rc0b], "migrate_one": rc1, "health": rc2, "health_nodir": rc3},
     }
-    (ROOT / "bench" / "fleet_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     ok = lambda good: "met" if good else "MISSED"  # noqa: E731
     r = results
     noop_ok = ok(max(t_noop, t_noop2) <= 5)

@@ -118,8 +118,12 @@ stable
 set search_path = pg_catalog, pg_temp
 as $fn$
     select p_rel
-    union
-    select t.relid::regclass from pg_catalog.pg_partition_tree(p_rel) t
+    union all
+    select t.relid::regclass
+    from pg_catalog.pg_partition_tree(p_rel) t
+    where t.relid <> p_rel
+      -- only a partitioned table has partitions: the walk costs every DDL statement's guard
+      and exists (select from pg_catalog.pg_class c where c.oid = p_rel and c.relkind = 'p')
 $fn$;
 
 -- Drop the generated policies of one relation (the one loop that does).

@@ -463,6 +463,7 @@ class Fleet:
                 with self.pool(db).conn() as conn:
                     return self._findings(conn, db, migs, tables, None)
             except psycopg.OperationalError as exc:
+                why = str(exc).split("FATAL:")[-1].strip()[:200]
                 return [
                     {
                         "severity": "error",
@@ -470,7 +471,7 @@ class Fleet:
                         "tenant": tid,
                         "placement": db,
                         "object": db,
-                        "problem": f"placement database is missing or unreachable: {str(exc).strip()[:200]}",
+                        "problem": f"placement database is missing or unreachable: {why}",
                     }
                 ]
 
