@@ -1,38 +1,59 @@
-"""Tenant context bookkeeping: the pure core behind tenancy.set_tenant().
+"""Tenant context bookkeeping: the core behind tenancy.set_tenant() and the policies.
 
-The context a session works in is kept in the backend's PL/Python global dict
-(``GD``), which no SQL role can read or write.  The setting ``tenancy.ctx``
-carries only an opaque token: ``set_tenant(..., local => false)`` sets it for
-the session, ``local => true`` with ``is_local``, so that PostgreSQL itself
-puts the session's token back when the transaction ends.
+The context a session works in is kept in the backend's PL/Python global dict (``GD``), which no
+SQL role can read or write. The setting ``tenancy.ctx`` carries only an opaque token:
+``set_tenant(..., local => false)`` sets it for the session, ``local => true`` with ``is_local``.
 
-A context is valid only when the token found in the setting is the one this
-backend issued last for its slot (session or transaction; a transaction token
-must also belong to the current transaction).  Tokens need not be secret:
-reading one is harmless, because only this backend's ``GD`` can make it valid.
-A token typed by hand, copied from another session, or restored after
-``reset_tenant`` / a later ``set_tenant`` is therefore no context at all.
+Exact transaction semantics (SPEC 2, v0.2). The state mirrors what PostgreSQL does with the
+setting: a transaction callback and a subtransaction callback (``RegisterXactCallback`` and
+``RegisterSubXactCallback``, reached through ctypes: standard library only) end the local context
+when its transaction ends (commit, abort or PREPARE), put back the state a rolled-back
+(sub)transaction changed, and so keep exactly one live token per slot, as the setting has one
+value. A token is valid only while it is the live one of its slot, so a local token copied into a
+later transaction (even one sent in the same simple-Query message, which shares ``now()``) is dead,
+and a token that PostgreSQL itself restores on rollback is live again (no false forgery).
 
-Speed matters: the policies verify the context once per statement, so
-``verify`` is one dict lookup and two string comparisons, and the set of
-visible tenants is fixed when the context is issued.  ``set_tenant`` looks
-tenants up through a per-backend cache that a version counter (bumped by every
-write to ``tenancy.tenants``) invalidates.
+Plan shape (the speed of the policies). The generated policies ask ``tenancy._plan_shape()``, an
+IMMUTABLE function that the planner folds into a constant, which tier the plan is made for: a
+customer plan compares the tenant column with an equality (``= (select ...)``, an index condition
+the planner can use in order), a platform plan has no per-row test at all, every other plan uses
+``= any(visible set)``, which is valid for every context. The shape follows the tier of the live
+context; when it changes, every cached plan of the backend is invalidated (``ResetPlanCache``), so
+no plan made for one tier runs under another. Each shaped policy also checks at run time that the
+verified context fits the shape it was made for, and refuses (an error, never silently empty rows)
+a plan that does not (a cursor opened before the change).
 
-Everything here is pure: the caller passes the state dict, the settings and
-the transaction's start time, so the tests drive it without a database.
+Tenants freshness. ``set_tenant`` looks tenants up through a per-backend cache keyed by a version
+file that every write to ``tenancy.tenants`` replaces (non-transactional, read with one ``stat``,
+no SQL); the file names the writing transaction, and a lookup is cached only when that transaction
+is finished in the lookup's own snapshot. A REPEATABLE READ snapshot older than the latest tenants
+write is refused (40001) rather than trusted, so a suspension is seen by the very next set_tenant.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 STATE_KEY = "tenancy.context"
 CACHE_KEY = "tenancy.tenant_cache"
 SETTING = "tenancy.ctx"
+
+UNCHANGED = object()
+FALLBACK = 1  # the plan shape valid under every context (= any(visible set))
+
+# PostgreSQL's XactEvent and SubXactEvent (access/xact.h, stable since 9.x)
+XACT_COMMIT, XACT_PARALLEL_COMMIT, XACT_ABORT, XACT_PARALLEL_ABORT, XACT_PREPARE = 0, 1, 2, 3, 4
+SUBXACT_START, SUBXACT_COMMIT, SUBXACT_ABORT = 0, 1, 2
+_XACT_END = {XACT_COMMIT, XACT_ABORT, XACT_PREPARE}
+
+AUDIT_BURST = 20  # distinct forged tokens logged one by one per window ...
+AUDIT_WINDOW = 60.0  # ... of this many seconds; beyond, one summary line per window
 
 
 class Context(NamedTuple):
@@ -50,20 +71,121 @@ class TenantInfo(NamedTuple):
     visible: tuple[str, ...] | None
 
 
-def _state(gd: dict[str, Any]) -> dict[str, Any]:
-    state = gd.get(STATE_KEY)
-    if state is None:
-        state = gd[STATE_KEY] = {"s": None, "l": None}
-    return state
+class StalePlan(Exception):
+    """A plan made for one tier's shape runs under a context of another tier."""
+
+
+class State:
+    """Per-backend context state: the live token of each slot, as the setting holds it."""
+
+    __slots__ = ("audit", "callbacks", "hooked", "l", "reset_plans", "s", "shape", "stack", "top")
+
+    def __init__(self) -> None:
+        self.s: tuple[str, Context] | None = None  # session slot
+        self.l: tuple[str, Context] | None = None  # transaction (local) slot
+        # (s, l) at the start of each open subtransaction, or UNCHANGED while nothing changed in it
+        self.stack: list[Any] = []
+        self.top: tuple[Any, Any] | None = None  # (s, l) at the first change in this transaction
+        self.shape: int | None = None
+        self.hooked = False
+        self.reset_plans: Callable[[], None] = lambda: None
+        self.audit: dict[str, Any] = {"window": 0.0, "seen": set(), "suppressed": 0, "total": 0}
+        self.callbacks: Any = None
+
+
+def state(gd: dict[str, Any]) -> State:
+    st = gd.get(STATE_KEY)
+    if st is None:
+        st = gd[STATE_KEY] = State()
+    return st
+
+
+# --- transaction mirroring -------------------------------------------------------------------
+
+
+def _remember(st: State) -> None:
+    """Before a change: what a rollback of this transaction (or subtransaction) puts back."""
+    if st.top is None:
+        st.top = (st.s, st.l)
+    if st.stack and st.stack[-1] is UNCHANGED:
+        st.stack[-1] = (st.s, st.l)
+
+
+def on_xact(st: State, event: int) -> None:
+    """Top-level transaction end: the local slot dies; an abort puts the session slot back."""
+    if event not in _XACT_END:
+        return
+    if event == XACT_ABORT and st.top is not None:
+        st.s = st.top[0]
+    st.l = None
+    st.top = None
+    st.stack.clear()
+    follow_shape(st)
+
+
+def on_subxact(st: State, event: int) -> None:
+    """Savepoints (and PL exception blocks): a rolled-back one puts both slots back."""
+    if event == SUBXACT_START:
+        st.stack.append(UNCHANGED)  # filled by _remember on the first change inside it
+    elif event == SUBXACT_COMMIT:
+        if st.stack:
+            saved = st.stack.pop()
+            if saved is not UNCHANGED and st.stack and st.stack[-1] is UNCHANGED:
+                st.stack[-1] = saved  # nothing changed in the parent before: the same state
+    elif event == SUBXACT_ABORT and st.stack:
+        saved = st.stack.pop()
+        if saved is not UNCHANGED:
+            st.s, st.l = saved
+            follow_shape(st)
+
+
+def hook(st: State) -> bool:
+    """Register the (sub)transaction callbacks once per backend; False where ctypes cannot."""
+    if st.hooked:
+        return True
+    try:
+        import ctypes
+
+        lib = ctypes.CDLL(None)
+        xact_t = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p)
+        sub_t = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p)
+        reset = lib.ResetPlanCache
+        reset.restype = None
+        reset.argtypes = []
+        register_xact = lib.RegisterXactCallback
+        register_sub = lib.RegisterSubXactCallback
+    except (ImportError, OSError, AttributeError):
+        return False
+
+    def xact_cb(event: int, _arg: Any) -> None:
+        try:
+            on_xact(st, event)
+        except Exception:
+            st.s = st.l = None
+
+    def sub_cb(event: int, _my: int, _parent: int, _arg: Any) -> None:
+        try:
+            on_subxact(st, event)
+        except Exception:
+            st.s = st.l = None
+
+    # the ctypes thunks must live as long as the backend: kept on the state (which GD keeps)
+    st.callbacks = (xact_t(xact_cb), sub_t(sub_cb))
+    register_xact(st.callbacks[0], None)
+    register_sub(st.callbacks[1], None)
+    st.reset_plans = reset
+    st.hooked = True
+    return True
+
+
+# --- tokens, slots, shapes -------------------------------------------------------------------
 
 
 def new_token(gd: dict[str, Any]) -> str:
     """A token unique in this backend and unguessable: a keyed hash of a counter.
 
-    The key is random per backend and lives only in GD. After RESET ALL / DISCARD ALL (a pooler's
-    reset) the session slot is still live in GD, so no token may be derivable from another one
-    (a prefix plus a counter would be: the next client could subtract one). blake2b costs about
-    0.5 microseconds and no system call (os.urandom per token would cost about 7).
+    The key is random per backend and lives only in GD, so no token is derivable from another one.
+    blake2b costs about 0.5 microseconds and no system call.
     """
     seq = gd.get("tenancy.token_seq")
     if seq is None:
@@ -72,112 +194,228 @@ def new_token(gd: dict[str, Any]) -> str:
     return hashlib.blake2b(seq[1].to_bytes(8, "little"), key=seq[0], digest_size=16).hexdigest()
 
 
+def shape_of(st: State) -> int | None:
+    live = st.l or st.s
+    return None if live is None else live[1].tier
+
+
+def follow_shape(st: State) -> None:
+    """The plan shape follows the live context's tier; a change invalidates every cached plan.
+
+    No context keeps the shape: every shape gives zero rows without a context.
+    """
+    tier = shape_of(st)
+    if tier is not None and tier != st.shape:
+        st.shape = tier
+        st.reset_plans()
+
+
 def issue(
     gd: dict[str, Any],
     tenant: str,
     tier: int,
     role: str,
     local: bool,
-    txn: str,
     visible: tuple[str, ...] | None = None,
 ) -> str:
     """Record a validated context in ``gd`` and return the token for its setting.
 
-    A session context also clears the transaction slot, so that it is the one in
-    force for the rest of the transaction too.
+    A session context also ends the transaction slot, as a session SET overrides a SET LOCAL.
     """
-    state = _state(gd)
+    st = state(gd)
+    _remember(st)
     token = new_token(gd)
     ctx = Context(str(tenant), int(tier), str(role), visible)
     if local:
-        state["l"] = (token, ctx, str(txn))
+        st.l = (token, ctx)
     else:
-        state["s"] = (token, ctx)
-        state["l"] = None
+        st.s = (token, ctx)
+        st.l = None
+    follow_shape(st)
     return token
 
 
 def reset(gd: dict[str, Any]) -> None:
-    """Forget both slots: every token issued before is dead from now on."""
-    state = _state(gd)
-    state["s"] = None
-    state["l"] = None
+    """Forget both slots: every token issued before is dead (unless a rollback undoes the reset)."""
+    st = state(gd)
+    hook(st)
+    _remember(st)
+    st.s = None
+    st.l = None
 
 
-def verify(gd: dict[str, Any], token: str | None, txn: str) -> Context | None:
-    """The context in force, or None when there is no valid one.
-
-    The token must be the live one of the transaction slot (issued in this very
-    transaction) or of the session slot.  Which rows a tier-0 context opens is
-    decided by the policies: only members of tenancy_platform get the tier-0 policy.
-    """
+def verify(gd: dict[str, Any], token: str | None) -> Context | None:
+    """The context in force, or None: the token must be the live one of a slot."""
     if not token:
         return None
-    state = gd.get(STATE_KEY)
-    if state is None:
+    st = gd.get(STATE_KEY)
+    if st is None:
         return None
-    live = state["l"]
+    live = st.l
     if live is not None and live[0] == token:
-        return live[1] if live[2] == txn else None
-    live = state["s"]
+        return live[1]
+    live = st.s
     if live is not None and live[0] == token:
         return live[1]
     return None
 
 
-CACHE_TTL = 2.0  # seconds; bounds staleness should a reader race a writer's commit
+def for_shape(ctx: Context | None, shape: int) -> Context | None:
+    """The context a plan of ``shape`` may use: None gives its zero rows; StalePlan refuses.
+
+    Shape 2 (equality on the tenant) serves tier 2, and tier 0 (whose rows come through the
+    platform policies); shape 0 (no per-row test) serves tier 0 only.
+    """
+    if ctx is None or ctx.tier == shape or ctx.tier == 0:
+        return ctx
+    raise StalePlan(
+        f"this statement's plan was made for a tier-{shape} context and cannot run under the tier-{ctx.tier} "
+        f"context of tenant {ctx.tenant}"
+    )
+
+
+STALE_HINT = (
+    "Run the statement again: it is planned anew. A cursor opened under another context must be reopened."
+)
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+def audit_decision(audit: dict[str, Any], token: str, now: float) -> tuple[bool, int]:
+    """Rate limit of forgery lines: (log this one?, suppressed count to summarise now).
+
+    The first AUDIT_BURST distinct forged tokens of a window are logged one by one; later ones
+    are counted, and the count is logged as one summary line when the next window begins. No cap
+    silences the log.
+    """
+    summary = 0
+    if now - audit["window"] >= AUDIT_WINDOW:
+        summary = audit["suppressed"]
+        audit["window"] = now
+        audit["seen"] = set()
+        audit["suppressed"] = 0
+    if token in audit["seen"]:
+        return False, summary
+    audit["total"] += 1
+    if len(audit["seen"]) < AUDIT_BURST:
+        audit["seen"].add(token)
+        return True, summary
+    audit["suppressed"] += 1
+    return False, summary
+
+
+def audit_line(gd: dict[str, Any], event: str, asked: str, reason: str, sqlstate: str, **extra: Any) -> str:
+    """One TENANCY_AUDIT line built without SQL (usable in parallel mode, in any snapshot)."""
+    who = gd.get("tenancy.audit_who") or {}
+    body = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "event": event,
+        "sqlstate": sqlstate,
+        "role": who.get("role"),
+        "session_user": who.get("session_user"),
+        "pid": os.getpid(),
+        "client_addr": who.get("client_addr"),
+        "application_name": who.get("application_name"),
+        "database": who.get("database"),
+        "asked": asked,
+        "reason": reason,
+    }
+    body.update(extra)
+    return "TENANCY_AUDIT " + json.dumps(body)
+
+
+FORGED_REASON = (
+    "the tenancy.ctx setting holds a token that is not the live context of this session (typed by hand, "
+    "copied from another session, or replayed after its transaction ended or after reset_tenant); "
+    "treated as no context"
+)
+
+
+def current(gd: dict[str, Any], token: str | None, log: Callable[[str], None]) -> Context | None:
+    """``verify``, plus a rate-limited audit line per forged token (``log`` writes a server-log line)."""
+    ctx = verify(gd, token)
+    if ctx is None and token:
+        st = state(gd)
+        emit, summary = audit_decision(st.audit, token, time.monotonic())
+        if summary:
+            log(
+                audit_line(
+                    gd,
+                    "forged_context_summary",
+                    f"{summary} more forged tokens",
+                    FORGED_REASON,
+                    "TN007",
+                    suppressed=summary,
+                )
+            )
+        if emit:
+            log(audit_line(gd, "forged_context", f"{SETTING}={token}", FORGED_REASON, "TN007"))
+    return ctx
+
+
+# --- tenants: version file and cache ---------------------------------------------------------
+
+
+def version_path(dboid: int) -> str:
+    """The version file of one database (backends run in the data directory)."""
+    return f"pg_stat_tmp/tenancy_{int(dboid)}.version"
+
+
+def version_key(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def write_version(path: str, xid: str) -> None:
+    """Replace the version file (atomic rename: a new inode, so every reader's key changes)."""
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(str(xid))
+    os.replace(tmp, path)
+
+
+def read_version(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip() or "0"
+    except OSError:
+        return "0"
+
+
+class Fetched(NamedTuple):
+    info: TenantInfo | None
+    fresh: bool  # the snapshot saw the latest tenants write finished: cacheable
+    stale: bool  # the snapshot is older than a finished tenants write (REPEATABLE READ): refuse
 
 
 def lookup(
-    gd: dict[str, Any],
-    tenant: str,
-    version: int | None,
-    now: float,
-    fetch: Callable[[str], TenantInfo | None],
-) -> TenantInfo | None:
-    """Tenant info through the per-backend cache.
+    gd: dict[str, Any], tenant: str, key: Any, fetch: Callable[[str], Fetched]
+) -> tuple[TenantInfo | None, bool]:
+    """Tenant info through the per-backend cache: (info, stale snapshot?).
 
-    ``version`` is the current value of the tenants' version counter; a change
-    empties the cache.  A version older than one already seen here is not
-    trusted (it bypasses the cache), so a caller cannot pin stale entries.  An
-    entry older than CACHE_TTL seconds is fetched again: the counter is bumped
-    just before the writer commits, so a reader in between could cache the old
-    row under the new version.
+    ``key`` identifies the version file's current content (None: unknown, nothing is cached).
     """
     cache = gd.get(CACHE_KEY)
     if cache is None:
-        cache = gd[CACHE_KEY] = {"version": None, "max": -1, "map": {}}
-    v = -1 if version is None else int(version)
-    if v < cache["max"]:
-        return fetch(tenant)
-    if v != cache["version"]:
-        cache["version"] = v
-        cache["max"] = v
-        cache["map"] = {}
-    hit = cache["map"].get(tenant)
-    if hit is not None and now - hit[0] <= CACHE_TTL:
-        return hit[1]
-    info = fetch(tenant)
-    if info is not None:
-        cache["map"][tenant] = (now, info)
-    return info
-
-
-def current(
-    gd: dict[str, Any], token: str | None, txn: str, on_forgery: Callable[[str], None]
-) -> Context | None:
-    """``verify``, plus one audit call per distinct forged token (``on_forgery(asked)``).
-
-    A forged token is one this backend did not issue as live: typed by hand,
-    copied from another session, or replayed after it died.
-    """
-    ctx = verify(gd, token, txn)
-    if ctx is None and token:
-        seen = gd.setdefault("tenancy.forgeries", set())
-        if token not in seen and len(seen) < 1000:
-            seen.add(token)
-            on_forgery(f"{SETTING}={token}")
-    return ctx
+        cache = gd[CACHE_KEY] = {"key": None, "map": {}}
+    if key is not None and key == cache["key"]:
+        hit = cache["map"].get(tenant)
+        if hit is not None:
+            return hit, False
+    got = fetch(tenant)
+    if got.stale:
+        return None, True
+    if got.fresh and key is not None:
+        if key != cache["key"]:
+            cache["key"] = key
+            cache["map"] = {}
+        if got.info is not None:
+            cache["map"][tenant] = got.info
+    return got.info, False
 
 
 REFUSAL_HINT = "Look the id up with tenancy.tenant_id(path) or tenancy.resolve_domain(host)."
@@ -190,40 +428,93 @@ def _plan(plpy: Any, gd: dict[str, Any], key: str, sql: str, types: list[str] | 
     return plan
 
 
-def audit(plpy: Any, gd: dict[str, Any], event: str, asked: str, reason: str, sqlstate: str) -> None:
-    """One TENANCY_AUDIT server-log line (tenancy._audit adds time, role, pid, client address)."""
-    plan = _plan(plpy, gd, "tenancy.plan.audit", "select tenancy._audit($1, $2, $3, $4)", ["text"] * 4)
-    plpy.execute(plan, [event, asked, reason, sqlstate])
+def who(plpy: Any, gd: dict[str, Any]) -> dict[str, Any]:
+    """The audit line's identity fields, read once per backend (and the role on every refusal)."""
+    plan = _plan(
+        plpy,
+        gd,
+        "tenancy.plan.who",
+        "select current_user::text as role, session_user::text as session_user,"
+        " pg_catalog.inet_client_addr()::text as client_addr,"
+        " pg_catalog.current_setting('application_name', true) as application_name,"
+        " pg_catalog.current_database()::text as database,"
+        " (select d.oid::bigint from pg_catalog.pg_database d"
+        " where d.datname = pg_catalog.current_database()) as dboid",
+    )
+    row = dict(plpy.execute(plan)[0])
+    gd["tenancy.audit_who"] = row
+    return row
 
 
-def fetch_tenant(plpy: Any, gd: dict[str, Any], tenant: str) -> TenantInfo | None:
+def fetch_tenant(plpy: Any, gd: dict[str, Any], tenant: str, xid: str) -> Fetched:
+    """One tenant past RLS, through the nonce-guarded _tenant_info, with the snapshot's freshness."""
+    nonce = gd["tenancy.info_nonce"] = secrets.token_hex(16)
     plan = _plan(
         plpy,
         gd,
         "tenancy.plan.tenant_info",
-        "select i.tier, i.status, i.visible::text[] as visible from tenancy._tenant_info($1) as i",
-        ["uuid"],
+        "select i.tier, i.status, i.visible::text[] as visible, i.fresh, i.stale"
+        " from tenancy._tenant_info($1, $2, $3) as i",
+        ["uuid", "text", "text"],
     )
-    row = plpy.execute(plan, [tenant])[0]
+    try:
+        row = plpy.execute(plan, [tenant, nonce, xid])[0]
+    finally:
+        gd.pop("tenancy.info_nonce", None)
     if row["tier"] is None:
-        return None
+        return Fetched(None, bool(row["fresh"]), bool(row["stale"]))
     visible = tuple(row["visible"]) if row["visible"] is not None else None
-    return TenantInfo(row["tier"], row["status"], visible)
+    return Fetched(TenantInfo(row["tier"], row["status"], visible), bool(row["fresh"]), bool(row["stale"]))
 
 
-def set_tenant(
-    plpy: Any, gd: dict[str, Any], tenant: str | None, local: bool, version: int | None, txn: str, now: float
-) -> list[str]:
-    """Validate and issue a context: ``[token]``, or ``[sqlstate, message, hint]`` (audited)."""
+def nonce_ok(gd: dict[str, Any], nonce: str | None) -> bool:
+    live = gd.get("tenancy.info_nonce")
+    return live is not None and nonce is not None and secrets.compare_digest(live, nonce)
+
+
+def set_tenant(plpy: Any, gd: dict[str, Any], tenant: str | None, local: bool) -> list[str]:
+    """Validate and issue a context: ``[token]``, or ``[sqlstate, message, hint]`` (audited).
+
+    The one entry point that issues a context for a tenant id: set_tenant, set_tenant_for_domain
+    and set_tenant_from_jwt (with the tenant its verified token names) all come here.
+    """
+    st = state(gd)
 
     def refuse(sqlstate: str, message: str, hint: str = "") -> list[str]:
         asked = f"set_tenant({tenant}, local => {'true' if local else 'false'})"
-        audit(plpy, gd, "refused_context", asked, message, sqlstate)
+        who(plpy, gd)
+        plpy.log(audit_line(gd, "refused_context", asked, message, sqlstate))
         return [sqlstate, message, hint]
 
+    if not hook(st):
+        return [
+            "0A000",
+            "tenancy cannot bind a context to its transaction on this server: PostgreSQL's transaction "
+            "callbacks are not reachable from PL/Python (ctypes)",
+            "",
+        ]
     if tenant is None:
         return refuse("TN001", "unknown tenant NULL: set_tenant needs a tenant id", REFUSAL_HINT)
-    info = lookup(gd, tenant, version, now, lambda t: fetch_tenant(plpy, gd, t))
+    ident = gd.get("tenancy.audit_who") or who(plpy, gd)
+    path = version_path(ident["dboid"])
+    key = version_key(path)
+    if key is None:
+        # no write since this database's files were made: "0", unless a writer got there first
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, b"0")
+            os.close(fd)
+        except OSError:
+            pass
+        key = version_key(path)
+    info, stale = lookup(gd, tenant, key, lambda t: fetch_tenant(plpy, gd, t, read_version(path)))
+    if stale:
+        return [
+            "40001",
+            f"tenant {tenant} cannot be checked in this transaction: tenancy.tenants changed after its "
+            "snapshot was taken (REPEATABLE READ or SERIALIZABLE)",
+            "Retry the transaction, or call set_tenant before its first query.",
+        ]
     if info is None:
         return refuse("TN001", f"unknown tenant {tenant}: no tenant has this id", REFUSAL_HINT)
     if info.status != "active":
@@ -251,21 +542,10 @@ def set_tenant(
                 "it is not a member of tenancy_platform",
                 "A platform login is granted with tenancy.grant_platform(role).",
             )
-    return [issue(gd, tenant, info.tier, role, local, txn, info.visible)]
+    return [issue(gd, tenant, info.tier, role, local, info.visible)]
 
 
-def forged(plpy: Any, gd: dict[str, Any]) -> Callable[[str], None]:
-    """The on_forgery callback of ``current`` that writes the audit line."""
-
-    def log(asked: str) -> None:
-        audit(
-            plpy,
-            gd,
-            "forged_context",
-            asked,
-            "the tenancy.ctx setting holds a token that set_tenant did not issue as live in this session "
-            "(typed by hand, copied from another session, or replayed); treated as no context",
-            "TN007",
-        )
-
-    return log
+def audit(plpy: Any, gd: dict[str, Any], event: str, asked: str, reason: str, sqlstate: str) -> None:
+    """One TENANCY_AUDIT server-log line for a refusal decided outside set_tenant (strict roles, JWT)."""
+    who(plpy, gd)
+    plpy.log(audit_line(gd, event, asked, reason, sqlstate))

@@ -1,15 +1,31 @@
 -- Tenant context. The authoritative context lives in the backend's PL/Python GD (see
 -- plpython/context.py); the setting tenancy.ctx carries only an opaque token.
 
--- Bumped by every write to tenancy.tenants; set_tenant's per-backend cache follows it.
+-- Every write to tenancy.tenants replaces the database's version file (plpython/context.py) with
+-- the writing transaction's id, writers one at a time (a transaction-level advisory lock), so that
+-- set_tenant knows without SQL whether its cache is current and whether a lookup's snapshot saw the
+-- latest write. SECURITY DEFINER: whoever writes tenants, the file is written by the extension.
+
+create or replace function tenancy._version_write(p_xid text)
+returns void
+language plpython3u
+volatile
+as $fn$
+#@tenancy
+ident = T.gd.get("tenancy.audit_who") or T.context.who(plpy, T.gd)
+T.context.write_version(T.context.version_path(ident["dboid"]), p_xid)
+$fn$;
 
 create or replace function tenancy._tenants_bump()
 returns trigger
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
 begin
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('tenancy.tenants'), 0);
     perform pg_catalog.nextval('tenancy._tenants_version'::regclass);
+    perform tenancy._version_write(pg_catalog.pg_current_xact_id()::text);
     return null;
 end
 $fn$;
@@ -18,18 +34,41 @@ create or replace trigger tenants_version
 after insert or update or delete or truncate on tenancy.tenants
 for each statement execute function tenancy._tenants_bump();
 
--- Tier, status and visible set of one tenant, past RLS (the cache-miss path of set_tenant).
+-- The nonce set_tenant holds while it calls _tenant_info: nobody else can make _tenant_info answer.
+create or replace function tenancy._info_nonce_ok(p_nonce text)
+returns boolean
+language plpython3u
+volatile
+as $fn$
+#@tenancy
+return T.context.nonce_ok(T.gd, p_nonce)
+$fn$;
+
+-- Tier, status and visible set of one tenant, past RLS (the cache-miss path of set_tenant), and
+-- whether this snapshot saw the latest tenants write finished (fresh), or is older than it in a
+-- REPEATABLE READ or SERIALIZABLE transaction (stale). Answers only set_tenant's own call: an
+-- application role calling it directly gets 42501 (it would list any partner's customers).
 --@grant app
 create or replace function tenancy._tenant_info(
-    p_tenant uuid, out tier smallint, out status text, out visible uuid[]
+    p_tenant uuid, p_nonce text, p_xid text,
+    out tier smallint, out status text, out visible uuid[], out fresh boolean, out stale boolean
 )
 returns record
 language plpgsql
-stable
+volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
+declare
+    v_xid xid8 := coalesce(nullif(p_xid, ''), '0')::xid8;
 begin
+    if not tenancy._info_nonce_ok(p_nonce) then
+        raise exception 'tenancy._tenant_info is set_tenant''s own: it answers no other caller'
+            using errcode = '42501';
+    end if;
+    fresh := v_xid = '0'::xid8 or pg_catalog.pg_visible_in_snapshot(v_xid, pg_catalog.pg_current_snapshot());
+    stale := not fresh and v_xid is distinct from pg_catalog.pg_current_xact_id_if_assigned()
+        and pg_catalog.current_setting('transaction_isolation') in ('repeatable read', 'serializable');
     select t.tier, t.status into tier, status from tenancy.tenants t where t.id = p_tenant;
     if tier = 2 then
         visible := array[p_tenant];
@@ -42,59 +81,92 @@ end
 $fn$;
 
 -- Verifiers: called once per statement by the policies (inside an InitPlan), never per row, with
--- the setting passed in so that no SPI is needed. Not SECURITY DEFINER: GD is per backend.
+-- the setting passed in so that no SQL runs in them (they work in parallel mode and in any
+-- snapshot; a forged token is logged with plpy.log). Not SECURITY DEFINER: GD is per backend.
 --@grant public
-create or replace function tenancy._ctx(p_token text, p_txn float8)
+create or replace function tenancy._ctx(p_token text)
 returns tenancy._context
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@tenancy
-ctx = T.context.current(T.gd, p_token, repr(p_txn), T.context.forged(plpy, T.gd))
+ctx = T.context.current(T.gd, p_token, plpy.log)
 return (None, None) if ctx is None else (ctx.tenant, ctx.tier)
 $fn$;
 
 --@grant public
-create or replace function tenancy._ctx_visible(p_token text, p_txn float8)
+create or replace function tenancy._ctx_visible(p_token text)
 returns uuid[]
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@tenancy
-ctx = T.context.current(T.gd, p_token, repr(p_txn), T.context.forged(plpy, T.gd))
+ctx = T.context.current(T.gd, p_token, plpy.log)
 return None if ctx is None else ctx.visible
 $fn$;
 
 --@grant public
-create or replace function tenancy._ctx_root(p_token text, p_txn float8)
+create or replace function tenancy._ctx_root(p_token text)
 returns boolean
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@tenancy
-ctx = T.context.current(T.gd, p_token, repr(p_txn), T.context.forged(plpy, T.gd))
+ctx = T.context.current(T.gd, p_token, plpy.log)
 return ctx is not None and ctx.tier == 0
 $fn$;
 
+-- The verifiers of the shaped policies: the customer's tenant for an equality (null without a
+-- context, and for tier 0, whose rows come through the platform policies), and the no-row-test of
+-- the platform shape; a context of another tier is refused (TN007), never answered with no rows.
+--@grant public
+create or replace function tenancy._ctx_shaped(p_token text, p_shape integer)
+returns uuid
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy
+try:
+    ctx = T.context.for_shape(T.context.current(T.gd, p_token, plpy.log), p_shape)
+except T.context.StalePlan as exc:
+    plpy.error(str(exc), hint=T.context.STALE_HINT, sqlstate="TN007")
+return None if ctx is None or ctx.tier == 0 else ctx.tenant
+$fn$;
+
+-- The plan shape (plpython/context.py): the tier of the live context, folded by the planner into
+-- each plan (IMMUTABLE on purpose); every cached plan is invalidated when it changes, and each
+-- shaped policy checks it again at run time.
+--@grant public
+create or replace function tenancy._plan_shape()
+returns integer
+language plpython3u
+immutable
+parallel restricted
+as $fn$
+#@tenancy
+st = T.gd.get(T.context.STATE_KEY)
+return None if st is None else st.shape
+$fn$;
+
 -- Validates and issues a context: {token}, or {sqlstate, message, hint} on a refusal (already
--- written to the audit log). It checks everything itself, so calling it directly gives no more
--- than set_tenant does.
+-- written to the audit log). It reads everything it checks itself (no version or time passed in),
+-- so calling it directly gives no more than set_tenant does.
 --@grant app
-create or replace function tenancy._set_tenant(p_tenant uuid, p_local boolean, p_version bigint, p_txn float8)
+create or replace function tenancy._set_tenant(p_tenant uuid, p_local boolean)
 returns text[]
 language plpython3u
 volatile
 as $fn$
 #@tenancy
-import time
 # issue 17: a strict role passes only inside set_tenant_from_jwt (plpython/strict.py)
 refused = T.strict.refusal(plpy, T.gd, p_tenant, bool(p_local))
 if refused is not None:
     return refused
-return T.context.set_tenant(plpy, T.gd, p_tenant, bool(p_local), p_version, repr(p_txn), time.monotonic())
+return T.context.set_tenant(plpy, T.gd, p_tenant, bool(p_local))
 $fn$;
 
 -- The PL/Python functions answer {value} or {sqlstate, message[, hint[, detail]]}, and this raises
@@ -130,11 +202,7 @@ volatile
 as $fn$
     select case when tenancy._route(tenant, coalesce(local, false)) and pg_catalog.set_config( -- placements (issue 16)
         'tenancy.ctx',
-        tenancy._result_or_raise(tenancy._set_tenant(
-            tenant, coalesce(local, false),
-            pg_catalog.pg_sequence_last_value('tenancy._tenants_version'::regclass),
-            pg_catalog.date_part('epoch', pg_catalog.now())
-        )),
+        tenancy._result_or_raise(tenancy._set_tenant(tenant, coalesce(local, false))),
         coalesce(local, false)
     ) is not null then tenancy._citus_propagate(tenant, coalesce(local, false)) end -- citus (issue 15)
 $fn$;
@@ -169,10 +237,7 @@ language sql
 stable
 parallel restricted
 as $fn$
-    select tenancy._ctx(
-        pg_catalog.current_setting('tenancy.ctx', true),
-        pg_catalog.date_part('epoch', pg_catalog.now())
-    )
+    select tenancy._ctx(pg_catalog.current_setting('tenancy.ctx', true))
 $fn$;
 
 --@grant app
@@ -211,10 +276,7 @@ language sql
 stable
 parallel restricted
 as $fn$
-    select tenancy._ctx_visible(
-        pg_catalog.current_setting('tenancy.ctx', true),
-        pg_catalog.date_part('epoch', pg_catalog.now())
-    )
+    select tenancy._ctx_visible(pg_catalog.current_setting('tenancy.ctx', true))
 $fn$;
 
 --@grant public
@@ -224,10 +286,29 @@ language sql
 stable
 parallel restricted
 as $fn$
-    select tenancy._ctx_root(
-        pg_catalog.current_setting('tenancy.ctx', true),
-        pg_catalog.date_part('epoch', pg_catalog.now())
-    )
+    select tenancy._ctx_root(pg_catalog.current_setting('tenancy.ctx', true))
+$fn$;
+
+-- The shaped policies' helpers: the customer's tenant (shape 2) and the platform shape's check
+-- (shape 0: false, the rows come through the platform policies).
+--@grant public
+create or replace function tenancy._policy_tenant()
+returns uuid
+language sql
+stable
+parallel restricted
+as $fn$
+    select tenancy._ctx_shaped(pg_catalog.current_setting('tenancy.ctx', true), 2)
+$fn$;
+
+--@grant public
+create or replace function tenancy._policy_platform_shape()
+returns boolean
+language sql
+stable
+parallel restricted
+as $fn$
+    select tenancy._ctx_shaped(pg_catalog.current_setting('tenancy.ctx', true), 0) is not null
 $fn$;
 
 --@grant public

@@ -36,11 +36,15 @@ as $fn$
     select pg_catalog.set_config('tenancy.internal_ddl', tenancy._ddl_nonce(p_on), true);
 $fn$;
 
--- The policies of one table (name, command, role, using, with check) for a catalog entry. The
--- context is read through scalar subqueries, which PostgreSQL evaluates once per statement (an
--- InitPlan); customer and partner queries compare the tenant column with = ANY (uuid[]), an index
--- condition; the tier-0 case is a separate policy for tenancy_platform only, so no OR branch
--- reaches application roles.
+-- The policies of one table (name, command, role, using, with check) for a catalog entry: the one
+-- generator (check() and the guards compare against it). The context is read through scalar
+-- subqueries, which PostgreSQL evaluates once per statement (an InitPlan). The read policy is
+-- shaped by tenancy._plan_shape(), an IMMUTABLE function the planner folds (plpython/context.py):
+-- shape 2 (a customer) compares the tenant column with an equality, an index condition usable in
+-- order; shape 0 (platform) has no per-row test (the rows come through the tenancy_platform
+-- policies); any other shape, or none, compares with = ANY (the visible set), valid in every context.
+-- The tier-0 case is a separate policy for tenancy_platform only, so no OR branch reaches
+-- application roles.
 --@grant public
 create or replace function tenancy._policy_defs(
     p_rel regclass, p_column name, p_write_scope text, p_shared boolean
@@ -60,7 +64,12 @@ declare
     v_platform_write text;
 begin
     if tenancy._citus_on() then return query select * from tenancy._policy_defs_citus(p_rel, p_column, p_write_scope, p_shared); return; end if; -- citus (issue 15): no subqueries where Citus is installed
-    v_vis := pg_catalog.format('%s = any((select tenancy._policy_visible())::uuid[])', v_col);
+    v_vis := pg_catalog.format(
+        'case tenancy._plan_shape() when 2 then %1$s = (select tenancy._policy_tenant()) '
+        'when 0 then (select tenancy._policy_platform_shape()) '
+        'else %1$s = any((select tenancy._policy_visible())::uuid[]) end',
+        v_col
+    );
     -- update and delete: the visible rows, never the shared ones (written in a tier-0 context only,
     -- through the tenancy_platform policies); without a context TN003 rather than zero rows
     v_mod := pg_catalog.format(

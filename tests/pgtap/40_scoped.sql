@@ -62,8 +62,8 @@ end $$;
 
 set local role tenancy_pgtap_app2;
 select tenancy.set_tenant('00000000-0000-0000-0000-000000020107', true);
-select matches(pg_temp.plan_of('select * from public.orders where amount > 10'), 'Index Cond: \(tenant_id = ANY',
-    'customer: index condition on the tenant column');
+select matches(pg_temp.plan_of('select * from public.orders where amount > 10'), 'Index Cond: \(tenant_id = \$0\)',
+    'customer: an equality on the tenant column (InitPlan parameter) as index condition');
 select doesnt_match(pg_temp.plan_of('select * from public.orders where amount > 10'), 'SubPlan',
     'customer: no SubPlan');
 select matches(pg_temp.plan_of('select count(*) from public.orders'), 'InitPlan 1',

@@ -357,15 +357,10 @@ def test_strict_role_reaches_no_context_through_internal_functions(strict_dsn: s
             " and has_function_privilege(p.oid, 'execute') and p.proname like '%tenant%'"
             " and p.proname not in ('current_tenant', 'visible_tenants', 'reset_tenant')"
         )]  # fmt: skip
-        assert "tenancy._set_tenant(uuid,boolean,bigint,double precision)" in fns
-        res = conn.execute("select tenancy._set_tenant(%s, false, null, 0)", [tree.acme]).fetchone()
-        assert res is not None and res[0][0] == "TN007"
-        res = conn.execute(
-            "select tenancy._set_tenant(%s, true, pg_sequence_last_value('tenancy._tenants_version'),"
-            " date_part('epoch', now()))",
-            [tree.acme],
-        ).fetchone()
-        assert res is not None and res[0][0] == "TN007"
+        assert "tenancy._set_tenant(uuid,boolean)" in fns
+        for local in (False, True):
+            res = conn.execute("select tenancy._set_tenant(%s, %s)", [tree.acme, local]).fetchone()
+            assert res is not None and res[0][0] == "TN007"
         # the verifier answers only the tenant a verifying token names, and issues no context
         res = conn.execute("select tenant::text, sqlstate from tenancy._jwt_verify(%s)",
                            [RSA.sign(claims(orgs["globex"]))]).fetchone()  # fmt: skip
