@@ -16,8 +16,8 @@ cluster key that only the extension's owner can read (``tenancy._cluster_key``, 
 node).
 
 A worker accepts a value only when the MAC is right, it has not expired, it was issued for the
-coordinator session this worker backend serves (Citus passes the gpid on its own connections),
-and it was not seen before in another distributed transaction of this backend.  The issuing
+coordinator session this worker backend serves (Citus names the gpid in its connections'
+application_name), and it was not seen before in another transaction of this backend.  The issuing
 backend itself accepts it only within the transaction that signed it.  Anything else is no
 context, and audited once.
 
@@ -138,13 +138,14 @@ def check(
     return signed
 
 
-def bind(gd: dict[str, Any], value: str, txn: tuple[int, int] | None) -> None:
-    """First use of a value in a distributed transaction binds it there; another transaction is a replay.
+def bind(gd: dict[str, Any], value: str, txn: object | None) -> None:
+    """First use of a value in a transaction of this backend binds it there; another one is a replay.
 
-    ``txn`` is (initiator node, transaction number) of Citus's distributed transaction, or None
-    when there is none yet (number 0).
+    Citus runs each coordinator transaction in one transaction per worker connection, so on a worker
+    ``txn`` is the worker transaction's start (``now()``): a later coordinator transaction that
+    sends the same value reaches this backend in a new transaction and is refused. None: no binding.
     """
-    if txn is None or txn[1] == 0:
+    if txn is None:
         return
     bound = gd.get(BOUND_KEY)
     if bound is None:
@@ -155,7 +156,7 @@ def bind(gd: dict[str, Any], value: str, txn: tuple[int, int] | None) -> None:
             bound.clear()
         bound[value] = txn
     elif prev != txn:
-        raise Refused(f"replayed: bound to distributed transaction {prev[1]}, used in {txn[1]}")
+        raise Refused("replayed: first used in an earlier transaction of this backend")
 
 
 def issued(gd: dict[str, Any], value: str, txn_now: float, signed: Signed) -> None:
@@ -173,14 +174,14 @@ def current(
     gd: dict[str, Any],
     value: str | None,
     txn_now: float,
-    env: Callable[[], tuple[bytes | None, int | None, tuple[int, int] | None]],
+    env: Callable[[], tuple[bytes | None, int | None, object | None]],
     reload_key: Callable[[], bytes | None],
     on_refused: Callable[[str, str], None],
 ) -> Signed | None:
     """The signed context in force, or None.  Verified once per (value, transaction) per backend.
 
     ``txn_now`` is the backend's transaction start (epoch seconds), ``env()`` gives (key, gpid,
-    distributed transaction) and is called only on a cache miss; ``on_refused(value, reason)``
+    the transaction to bind to) and is called only on a cache miss; ``on_refused(value, reason)``
     is called once per distinct refused value.
     """
     if not value:
@@ -217,17 +218,13 @@ def _load_key(plpy: Any, gd: dict[str, Any], force: bool = False) -> tuple[bytes
     return cached[0], cached[1]
 
 
-def _env(plpy: Any, gd: dict[str, Any]) -> tuple[bytes | None, int | None, tuple[int, int] | None]:
-    key, _ = _load_key(plpy, gd)
-    plan = gd.get("tenancy.plan.citus_env")
-    if plan is None:
-        plan = gd["tenancy.plan.citus_env"] = plpy.prepare(
-            "select pg_catalog.citus_backend_gpid() as gpid, t.initiator_node_identifier as node,"
-            " t.transaction_number as num from pg_catalog.get_current_transaction_id() t"
-        )
-    row = plpy.execute(plan)[0]
-    txn = None if row["num"] is None else (int(row["node"]), int(row["num"]))
-    return key, None if row["gpid"] is None else int(row["gpid"]), txn
+def gpid_of(application_name: str | None) -> int | None:
+    """The coordinator session's global pid that Citus puts in its connections' application_name."""
+    prefix = "citus_internal gpid="
+    if not application_name or not application_name.startswith(prefix):
+        return None
+    digits = application_name[len(prefix) :].split(" ", 1)[0]
+    return int(digits) if digits.isdigit() else None
 
 
 def _reload(plpy: Any, gd: dict[str, Any]) -> bytes | None:
@@ -257,8 +254,10 @@ def _audit(plpy: Any, gd: dict[str, Any], value: str, reason: str) -> None:
     )
 
 
-def in_force(plpy: Any, gd: dict[str, Any], value: str | None, txn_now: float) -> Signed | None:
-    """``current`` with the database behind it; a cache hit does no SPI (no subtransaction)."""
+def in_force(
+    plpy: Any, gd: dict[str, Any], value: str | None, txn_now: float, application_name: str | None
+) -> Signed | None:
+    """``current`` with the database behind it: no SPI but the key's first load (a hit is a tuple compare)."""
     if not value:
         return None
     last = gd.get(LAST_KEY)
@@ -268,7 +267,7 @@ def in_force(plpy: Any, gd: dict[str, Any], value: str | None, txn_now: float) -
         gd,
         value,
         txn_now,
-        lambda: _env(plpy, gd),
+        lambda: (_load_key(plpy, gd)[0], gpid_of(application_name), txn_now),
         lambda: _reload(plpy, gd),
         lambda v, r: _audit(plpy, gd, v, r),
     )

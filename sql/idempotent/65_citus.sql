@@ -202,40 +202,42 @@ $fn$;
 
 -- Verifiers of the signed context, called by the policies of distributed tables (no subquery, so
 -- once per row where they are a filter; a hit of the per-transaction cache is a tuple compare).
--- The setting and the transaction start are passed in, so that no SPI is needed on a hit.
+-- The setting, the transaction start and application_name (where Citus names the coordinator
+-- session's global pid) are passed in, so that no SPI is needed (PL/Python runs each SPI call in a
+-- subtransaction, and Citus mirrors subtransactions to open worker connections).
 --@grant public
-create or replace function tenancy._citus_tenant_of(p_value text, p_now float8)
+create or replace function tenancy._citus_tenant_of(p_value text, p_now float8, p_app text)
 returns uuid
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@tenancy
-s = T.citus.in_force(plpy, T.gd, p_value, p_now)
+s = T.citus.in_force(plpy, T.gd, p_value, p_now, p_app)
 return None if s is None else s.tenant
 $fn$;
 
 --@grant public
-create or replace function tenancy._citus_tier_of(p_value text, p_now float8)
+create or replace function tenancy._citus_tier_of(p_value text, p_now float8, p_app text)
 returns smallint
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@tenancy
-s = T.citus.in_force(plpy, T.gd, p_value, p_now)
+s = T.citus.in_force(plpy, T.gd, p_value, p_now, p_app)
 return None if s is None else s.tier
 $fn$;
 
 --@grant public
-create or replace function tenancy._citus_visible_of(p_value text, p_now float8)
+create or replace function tenancy._citus_visible_of(p_value text, p_now float8, p_app text)
 returns uuid[]
 language plpython3u
 stable
 parallel restricted
 as $fn$
 #@tenancy
-s = T.citus.in_force(plpy, T.gd, p_value, p_now)
+s = T.citus.in_force(plpy, T.gd, p_value, p_now, p_app)
 return None if s is None else s.visible
 $fn$;
 
@@ -253,7 +255,8 @@ as $fn$
     select case when coalesce(pg_catalog.current_setting('tenancy.sctx', true), '') = ''
         then tenancy._policy_visible()
         else tenancy._citus_visible_of(
-            pg_catalog.current_setting('tenancy.sctx', true), pg_catalog.date_part('epoch', pg_catalog.now())
+            pg_catalog.current_setting('tenancy.sctx', true), pg_catalog.date_part('epoch', pg_catalog.now()),
+            pg_catalog.current_setting('application_name')
         ) end
 $fn$;
 
@@ -267,7 +270,8 @@ as $fn$
     select case when coalesce(pg_catalog.current_setting('tenancy.sctx', true), '') = ''
         then tenancy._policy_is_root()
         else coalesce(tenancy._citus_tier_of(
-            pg_catalog.current_setting('tenancy.sctx', true), pg_catalog.date_part('epoch', pg_catalog.now())
+            pg_catalog.current_setting('tenancy.sctx', true), pg_catalog.date_part('epoch', pg_catalog.now()),
+            pg_catalog.current_setting('application_name')
         ) = 0, false) end
 $fn$;
 
@@ -281,7 +285,8 @@ as $fn$
     select case when coalesce(pg_catalog.current_setting('tenancy.sctx', true), '') = ''
         then tenancy.current_tenant()
         else tenancy._citus_tenant_of(
-            pg_catalog.current_setting('tenancy.sctx', true), pg_catalog.date_part('epoch', pg_catalog.now())
+            pg_catalog.current_setting('tenancy.sctx', true), pg_catalog.date_part('epoch', pg_catalog.now()),
+            pg_catalog.current_setting('application_name')
         ) end
 $fn$;
 

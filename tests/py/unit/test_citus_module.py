@@ -128,3 +128,17 @@ def test_results_are_cached_per_value_and_transaction() -> None:
     for _ in range(3):
         assert C.current(gd, value, NOW, env, lambda: None, lambda v, r: None) is not None
     assert len(calls) == 1
+
+
+def test_the_gpid_comes_from_citus_application_name_only() -> None:
+    assert C.gpid_of("citus_internal gpid=10000012345") == 10000012345
+    assert C.gpid_of("citus_internal gpid=10000012345 extra") == 10000012345
+    for name in (
+        None,
+        "",
+        "psql",
+        "citus_internal gpid=",
+        "citus_internal gpid=12x",
+        "x citus_internal gpid=1",
+    ):
+        assert C.gpid_of(name) is None
