@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 STATE_KEY = "tenancy.context"
+PLATFORM_ROLE = "tenancy_platform"
 CACHE_KEY = "tenancy.tenant_cache"
 SETTING = "tenancy.ctx"
 
@@ -526,6 +527,11 @@ def set_tenant(plpy: Any, gd: dict[str, Any], tenant: str | None, local: bool) -
         )
     role = ""
     if info.tier == 0:
+        from . import native
+
+        roles = native.functions(gd)
+        if roles is not None and roles.is_member(roles.user(), PLATFORM_ROLE):
+            return [issue(gd, tenant, info.tier, roles.current_user(), local, info.visible)]
         plan = _plan(
             plpy,
             gd,

@@ -11,10 +11,11 @@ Strict means: ``current_user`` or ``session_user`` is a member of ``tenancy_stri
 through other roles), and is not a superuser (``pg_has_role`` is true for a superuser and every
 role, and a superuser is not confined by row-level security anyway). Checking ``session_user`` too
 closes ``SET ROLE`` to a non-strict role the login belongs to, and a SECURITY DEFINER function of a
-non-strict owner that calls set_tenant. The membership is read on every call (no cache), so a role
-made strict while connected is strict at its very next set_tenant. A role cannot leave
-``tenancy_strict`` itself: that takes ADMIN OPTION on it (or CREATEROLE, which a strict login must
-not have).
+non-strict owner that calls set_tenant. The membership is asked on every call, of PostgreSQL's own
+membership cache (``native.py``: no SPI, a few microseconds), so a role made strict while
+connected is strict at its very next set_tenant; SQL is the fallback where ctypes is missing. A
+role cannot leave ``tenancy_strict`` itself: that takes ADMIN OPTION on it (or CREATEROLE, which a
+strict login must not have).
 
 This module is deliberately tiny: it is imported by every backend's first set_tenant.
 """
@@ -60,6 +61,11 @@ def take_pass(gd: dict[str, Any], tenant: str | None) -> bool:
 def refusal(plpy: Any, gd: dict[str, Any], tenant: str | None, local: bool) -> list[str] | None:
     """None when ``_set_tenant`` may go on; else the audited TN007 answer for a strict role."""
     if take_pass(gd, tenant):
+        return None
+    from . import native
+
+    roles = native.functions(gd)
+    if roles is not None and not roles.confined(STRICT_ROLE):
         return None
     plan = gd.get("tenancy.plan.strict")
     if plan is None:

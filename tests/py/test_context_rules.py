@@ -59,3 +59,30 @@ def test_forged_token_under_parallel_mode_leaves_the_backend_usable(app_dsn: str
         conn.execute("select set_config('tenancy.ctx', %s, false)", ["f" * 32])
         assert conn.execute("select count(*) from tenancy.tenants").fetchone()[0] == 0
         assert str(conn.execute("select tenancy.set_tenant(%s)", [tree.acme]).fetchone()[0]) == tree.acme
+
+
+def test_role_changes_are_seen_at_the_next_set_tenant(server_dsn: str, tenancy_db: str, tree: Tree) -> None:
+    """The strict and tier-0 checks ask PostgreSQL's membership cache directly (plpython/native.py):
+    a grant or revoke made while a login is connected applies to its very next set_tenant."""
+    role = "tenancy_rules_member"
+    with connect(tenancy_db) as dba:
+        dba.execute(f"create role {role} login password 'x'")
+        dba.execute("select tenancy.grant_platform(%s)", [role])
+    try:
+        with connect(f"{tenancy_db} user={role} password=x") as conn, connect(tenancy_db) as dba:
+            conn.execute("select tenancy.set_tenant(%s)", [tree.root])
+            conn.execute("select tenancy.set_tenant(%s)", [tree.acme])
+            dba.execute(f"revoke tenancy_platform from {role}")
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("select tenancy.set_tenant(%s)", [tree.root])
+            assert err.value.sqlstate == "TN007"
+            dba.execute("select tenancy.grant_app(%s, strict => true)", [role])
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute("select tenancy.set_tenant(%s, true)", [tree.acme])
+            assert err.value.sqlstate == "TN007" and "strict" in str(err.value)
+            dba.execute(f"revoke tenancy_strict from {role}")
+            assert str(conn.execute("select tenancy.set_tenant(%s)", [tree.acme]).fetchone()[0]) == tree.acme
+    finally:
+        with connect(tenancy_db) as dba:
+            dba.execute(f"drop owned by {role}")
+            dba.execute(f"drop role {role}")
