@@ -3,14 +3,16 @@
 Layout (``Shape`` says how much of each):
 
 - tenants: one platform, ``partners`` partners, the rest customers. The partner under test (``P``)
-  has exactly 50 customers; the other customers are spread over the other partners.
+  has exactly 50 customers; the other customers are spread over the other partners. Beside them a
+  wide partner (``W``, slug ``wide``) with ``wide`` customers of its own (5,000 in the full run).
 - ``bench.items`` (registered with ``tenancy.register_table``) and its child ``bench.item_lines``
   (two lines per item, also registered). Item ``g`` is created at ``BASE + g seconds``, so ids,
   creation times and tenants are interleaved as in a live system.
   The customer under test (``C``, one of P's customers) owns every ``C_STRIDE``-th item (a large
   customer, 1.3 % of the rows) and P itself every ``P_STRIDE``-th, so that pgbench can pick their
-  ids with arithmetic; every other item goes to a customer drawn from a Zipf distribution (skewed:
-  the largest customer holds about 13 % of the rows, the smallest a few dozen).
+  ids with arithmetic; every ``W_STRIDE``-th item goes to W's customers in turn (4 % of the rows);
+  every other item goes to a customer drawn from a Zipf distribution (skewed: the largest customer
+  holds about 13 % of the rows, the smallest a few dozen).
 - ``bench.item_events``: empty, registered; the write transactions insert into it (and update
   ``items``), so that writes do not change what the reads see.
 - ``naive.*``: the same rows, with the tutorial policy on ``current_setting('app.tenant_id')``.
@@ -34,6 +36,7 @@ import psycopg
 BASE = "2024-01-01 00:00:00+00"
 C_STRIDE, C_OFFSET = 75, 7  # the customer under test owns ids = 7 (mod 75)
 P_STRIDE, P_OFFSET = 525, 11  # the partner under test owns ids = 11 (mod 525); 525 = 7 * 75
+W_STRIDE, W_OFFSET = 25, 3  # the wide partner's customers own ids = 3 (mod 25), round robin
 PARTNER_CHILDREN = 50
 LINES_PER_ITEM = 2
 CHUNK = 50_000
@@ -52,6 +55,7 @@ class Shape:
     tenants: int
     partners: int
     mappings: int
+    wide: int = 5_000  # customers of the wide partner W (on top of ``tenants``)
 
     @property
     def customers(self) -> int:
@@ -66,10 +70,17 @@ class Ids:
     partner: str  # P, the partner with 50 customers
     customer: str  # C, one of P's customers
     partner_set: tuple[str, ...]  # P and its customers, sorted
+    wide: str = ""  # W, the partner with ``Shape.wide`` customers
+    wide_set: tuple[str, ...] = ()  # W and its customers, sorted
+    customers: int = 0  # rows of bench.customers (k = 1..customers): every customer outside W
 
     @property
     def partner_set_literal(self) -> str:
         return "{" + ",".join(self.partner_set) + "}"
+
+    @property
+    def wide_set_literal(self) -> str:
+        return "{" + ",".join(self.wide_set) + "}"
 
 
 Progress = Callable[[str], None]
@@ -132,6 +143,16 @@ def _tenants(conn: psycopg.Connection, shape: Shape, rng: random.Random) -> Ids:
            from unnest(%s::int[]) with ordinality as u(p, i)""",
         [parents],
     )
+    conn.execute(
+        "insert into tenancy.tenants (parent_id, slug, name)"
+        " values (tenancy.tenant_id(''), 'wide', 'Wide partner')"
+    )
+    conn.execute(
+        """insert into tenancy.tenants (parent_id, slug, name)
+           select tenancy.tenant_id('wide'), 'w' || lpad(i::text, 5, '0'), 'Wide customer ' || i
+           from generate_series(1, %s) i""",
+        [shape.wide],
+    )
     return find_ids(conn)
 
 
@@ -141,9 +162,16 @@ def find_ids(conn: psycopg.Connection) -> Ids:
     customer = _one(
         conn, "select id::text from tenancy.tenants where parent_id = %s order by slug limit 1", [partner]
     )
+    wide = _one(conn, "select tenancy.tenant_id('wide')::text")
+    platform = _one(conn, "select tenancy.tenant_id('')::text")
+    row = conn.execute("select to_regclass('bench.customers') is not null").fetchone()
+    customers = int(_one(conn, "select count(*) from bench.customers")) if row and row[0] else 0
+    return Ids(platform, partner, customer, _family(conn, partner), wide, _family(conn, wide), customers)
+
+
+def _family(conn: psycopg.Connection, partner: str) -> tuple[str, ...]:
     rows = conn.execute("select id::text from tenancy.tenants where id = %s or parent_id = %s", [partner] * 2)
-    children = tuple(sorted(r[0] for r in rows))
-    return Ids(_one(conn, "select tenancy.tenant_id('')::text"), partner, customer, children)
+    return tuple(sorted(r[0] for r in rows))
 
 
 def _one(conn: psycopg.Connection, sql: str, params: list[object] | None = None) -> str:
@@ -158,8 +186,9 @@ def _weights(conn: psycopg.Connection, ids: Ids, rng: random.Random) -> tuple[li
     The twenty largest ranks go to customers outside P, so that P's size is a typical partner's.
     """
     rows = conn.execute(
-        "select id::text, parent_id::text = %s from tenancy.tenants where tier = 2 and id <> %s order by id",
-        [ids.partner, ids.customer],
+        "select id::text, parent_id::text = %s from tenancy.tenants"
+        " where tier = 2 and id <> %s and parent_id <> %s order by id",
+        [ids.partner, ids.customer, ids.wide],
     ).fetchall()
     outside = [r[0] for r in rows if not r[1]]
     inside = [r[0] for r in rows if r[1]]
@@ -180,14 +209,16 @@ def _items(conn: psycopg.Connection, shape: Shape, ids: Ids, rng: random.Random,
     thresholds, ranked = _weights(conn, ids, rng)
     conn.execute("select setseed(%s)", [0.42])
     conn.execute(
-        """create temp table weights as select %s::float8[] as th, %s::uuid[] as ids""",
-        [thresholds, ranked],
+        """create temp table weights as select %s::float8[] as th, %s::uuid[] as ids, %s::uuid[] as wide""",
+        [thresholds, ranked, [t for t in ids.wide_set if t != ids.wide]],
     )
     sql = f"""
         insert into bench.items (id, tenant_id, created_at, amount, payload)
         select g,
                case when g %% {C_STRIDE} = {C_OFFSET} then '{ids.customer}'::uuid
                     when g %% {P_STRIDE} = {P_OFFSET} then '{ids.partner}'::uuid
+                    when g %% {W_STRIDE} = {W_OFFSET}
+                        then w.wide[1 + (g / {W_STRIDE}) %% cardinality(w.wide)]
                     else w.ids[width_bucket(random(), w.th)] end,
                timestamptz '{BASE}' + g * interval '1 second',
                round((random() * 1000)::numeric, 2),
@@ -235,6 +266,7 @@ create table bench.item_events (
     at timestamptz not null default now()
 );
 create index item_events_tenant_item on bench.item_events (tenant_id, item_id);
+create table bench.customers (k int primary key, id uuid not null)
 """
 
 
@@ -308,6 +340,7 @@ grant execute on function bench.plpy_noop(text, float8) to bench_app;
 grant select, insert, update on all tables in schema bench to bench_app, bench_platform, bench_hand;
 grant usage on all sequences in schema bench to bench_app, bench_platform, bench_hand;
 grant select on tenancy.domain_mappings to bench_hand;
+grant select on bench.customers to bench_app, bench_hand;
 grant usage on schema naive to bench_naive;
 grant select, insert, update on all tables in schema naive to bench_naive;
 grant usage on all sequences in schema naive to bench_naive
@@ -332,6 +365,12 @@ def load(conn: psycopg.Connection, shape: Shape, progress: Progress = progress_l
     _items(conn, shape, ids, rng, progress)
     _lines(conn, shape, progress)
     _register(conn)
+    # customers to rotate through (pgbench picks k and reads the id with \gset): those outside W
+    conn.execute(
+        "insert into bench.customers select row_number() over (order by id), id from tenancy.tenants"
+        " where tier = 2 and parent_id <> %s",
+        [ids.wide],
+    )
     _mappings(conn, shape, progress)
     _naive(conn, progress)
     conn.execute(
@@ -342,7 +381,7 @@ def load(conn: psycopg.Connection, shape: Shape, progress: Progress = progress_l
     progress("  vacuum analyze ...")
     conn.execute("vacuum (analyze)")
     progress(f"  vacuum analyze: {time.perf_counter() - start:.1f} s\n")
-    return ids
+    return find_ids(conn)
 
 
 def sizes(conn: psycopg.Connection) -> dict[str, str]:

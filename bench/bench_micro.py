@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import psycopg
-from bench_cells import TENANCY, Cell, query_sql
+from bench_cells import TENANCY, Cell, query_sql, tenant_of
 from bench_data import C_OFFSET, C_STRIDE, Ids, Shape
 
 # --- pgbench scripts of the micro cells: (name, role, script) -------------------------------------
@@ -79,18 +79,16 @@ def statement_cost(dsn: str, ids: Ids, shape: Shape, n: int, reps: int) -> State
 
 # --- set_tenant inside the server: where the time goes ---------------------------------------------
 
-VERSION = "pg_catalog.pg_sequence_last_value('tenancy._tenants_version'::regclass)"
 PARTS = {
     "empty transaction (PL/pgSQL loop with COMMIT)": "perform 1",
     "set_config('app.tenant_id', ..., true)": "perform pg_catalog.set_config('app.tenant_id', '{t}', true)",
     "tenancy.set_tenant(..., true)": "perform tenancy.set_tenant('{t}', true)",
-    "  its PL/Python part, tenancy._set_tenant(...)": (
-        f"perform tenancy._set_tenant('{{t}}', true, {VERSION}, pg_catalog.date_part('epoch', now()))"
-    ),
+    "  its PL/Python part, tenancy._set_tenant(...)": "perform tenancy._set_tenant('{t}', true)",
     "  its PL/pgSQL part, tenancy._result_or_raise(...)": "perform tenancy._result_or_raise(array['x'])",
-    "  its version read, pg_sequence_last_value(...)": f"perform {VERSION}",
+    "  its routing check, tenancy._route(...)": "perform tenancy._route('{t}', true)",
     "  an empty PL/Python function (for scale)": "perform bench.plpy_noop('{t}', 1.0)",
-    "a policy's context check, tenancy._policy_visible()": "perform tenancy._policy_visible()",
+    "a customer policy's context check, tenancy._policy_tenant()": "perform tenancy._policy_tenant()",
+    "a partner policy's context check, tenancy._policy_visible()": "perform tenancy._policy_visible()",
 }
 
 
@@ -205,14 +203,28 @@ class PlanCheck:
     lines: list[str]
 
     @property
+    def equality(self) -> bool:
+        """The tenant compared with one value (the customer's shape), in an index condition or filter."""
+        return any(("Index Cond:" in ln or "Filter:" in ln) and "tenant_id = $" in ln for ln in self.lines)
+
+    @property
     def index_cond(self) -> bool:
-        return any("Index Cond:" in ln and "tenant_id = ANY" in ln for ln in self.lines)
+        return any("Index Cond:" in ln and "tenant_id = " in ln for ln in self.lines)
 
     @property
     def pk_lookup(self) -> bool:
         """A unique-key probe with the tenant check as a filter (point lookups)."""
         text = "\n".join(self.lines)
-        return "items_pkey" in text and "Index Cond: (id =" in text and "Filter: (tenant_id = ANY" in text
+        return "items_pkey" in text and "Index Cond: (id =" in text and "Filter: (tenant_id = " in text
+
+    @property
+    def function_per_row(self) -> bool:
+        """A function call in a per-row condition (the InitPlans run once per statement)."""
+        return any(("Filter:" in ln or "Cond:" in ln) and "tenancy." in ln for ln in self.lines)
+
+    @property
+    def tenant_test(self) -> bool:
+        return any(("Filter:" in ln or "Cond:" in ln) and "tenant_id" in ln for ln in self.lines)
 
     @property
     def subplan(self) -> bool:
@@ -229,7 +241,13 @@ class PlanCheck:
 
     @property
     def ok(self) -> bool:
-        return (self.index_cond or self.pk_lookup) and not self.subplan and self.initplan
+        if self.subplan or self.function_per_row:
+            return False
+        if self.context == "platform":  # the tier-0 full read: no per-row tenant test at all
+            return not self.tenant_test or self.query != "agg"
+        if self.context == "customer" and not self.equality:
+            return False
+        return (self.index_cond or self.pk_lookup) and self.initplan
 
 
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -247,17 +265,18 @@ def _explain(conn: psycopg.Connection, sql: str, analyze: bool = False) -> list[
 
 
 def plan_checks(dsn: str, ids: Ids, shape: Shape) -> Iterator[PlanCheck]:
-    for context, tenant in (("customer", ids.customer), ("partner", ids.partner)):
-        with psycopg.connect(f"{dsn} user=bench_app", autocommit=True) as conn:
-            conn.execute("select tenancy.set_tenant(%s)", [tenant])
-            for query in ("point", "list", "agg", "join"):
+    for context in ("customer", "partner", "wide", "platform"):
+        role = TENANCY.role(context)
+        with psycopg.connect(f"{dsn} user={role}", autocommit=True) as conn:
+            conn.execute("select tenancy.set_tenant(%s)", [tenant_of(context, ids)])
+            for query in ("agg",) if context == "platform" else ("point", "list", "agg", "join"):
                 sql = query_sql(Cell(context, query, TENANCY), shape, ids)
                 yield PlanCheck(context, query, _explain(conn, sql))
 
 
 def explain_analyze(dsn: str, cell: Cell, shape: Shape, ids: Ids) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of a cell's query, as its role, in its context (run twice: warm)."""
-    tid = {"customer": ids.customer, "partner": ids.partner, "platform": ids.platform}[cell.context]
+    tid = tenant_of(cell.context, ids)
     with psycopg.connect(f"{dsn} user={cell.arm.role(cell.context)}", autocommit=True) as conn:
         if cell.arm.name == "tenancy":
             conn.execute("select tenancy.set_tenant(%s)", [tid])
@@ -266,3 +285,53 @@ def explain_analyze(dsn: str, cell: Cell, shape: Shape, ids: Ids) -> list[str]:
         sql = query_sql(cell, shape, ids)
         _explain(conn, sql, analyze=True)
         return _explain(conn, sql, analyze=True)
+
+
+# --- plan invalidation: what a tier change costs a backend with many cached statements -------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Invalidation:
+    statements: int  # cached statements in the backend (the loop's own PL/pgSQL statements)
+    same_tier_us: float  # one round: set_tenant to another customer, then every statement once
+    tier_change_us: float  # the same with set_tenant alternating customer and partner
+
+    @property
+    def per_statement_us(self) -> float:
+        """What each cached statement costs the next time it runs after a tier change."""
+        return (self.tier_change_us - self.same_tier_us) / max(self.statements, 1)
+
+
+def _rotation_block(first: str, second: str, statements: int, rounds: int) -> str:
+    body = "\n".join(
+        f"        perform 1 from bench.items where id = {C_OFFSET} + {C_STRIDE} * {i};"
+        for i in range(statements)
+    )
+    return f"""do $$ begin for r in 1..{rounds} loop
+        perform tenancy.set_tenant(case when r % 2 = 0 then '{first}'::uuid else '{second}'::uuid end);
+{body}
+    end loop; end $$"""
+
+
+def invalidation_cost(
+    dsn: str, ids: Ids, counts: tuple[int, ...], rounds: int, reps: int
+) -> list[Invalidation]:
+    """Server-side loops of ``rounds`` context changes, each followed by ``n`` cached statements
+    (point lookups, each a statement of the loop: a plan of its own), same tier against alternating
+    tiers; medians of ``reps`` alternating pairs, after a warm-up pair."""
+    other = next(c for c in ids.partner_set if c not in (ids.partner, ids.customer))
+    out = []
+    with psycopg.connect(f"{dsn} user=bench_app", autocommit=True) as conn:
+        for n in counts:
+            same = _rotation_block(ids.customer, other, n, rounds)
+            change = _rotation_block(ids.customer, ids.partner, n, rounds)
+            times: dict[str, list[float]] = {"same": [], "change": []}
+            for _ in range(reps + 1):
+                for key, sql in (("same", same), ("change", change)):
+                    start = time.perf_counter()
+                    conn.execute(sql)
+                    times[key].append((time.perf_counter() - start) / rounds * 1e6)
+            out.append(
+                Invalidation(n, statistics.median(times["same"][1:]), statistics.median(times["change"][1:]))
+            )
+    return out

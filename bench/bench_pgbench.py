@@ -1,8 +1,9 @@
 """Running pgbench: one custom script per cell, per-transaction logs, per-statement latencies.
 
-``run_script`` runs one script for a few seconds over one connection with prepared statements
-(``pgbench -n -M prepared -r -l``) and returns a ``Run``: throughput, every transaction's
-latency (from the per-transaction log) and the mean latency of each statement (``-r``).
+``run_script`` runs one script for a few seconds over one connection, with prepared statements
+(``pgbench -n -M prepared -r -l``) or the simple protocol (``-M simple``), and returns a ``Run``:
+throughput, every transaction's latency (from the per-transaction log) and the mean latency of each
+statement (``-r``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class Run:
 
 def _is_frame(text: str) -> bool:
     t = text.strip().lower()
-    return t.startswith(("begin", "commit", "select tenancy.set_tenant", "select set_config", "\\"))
+    return t.startswith(
+        ("begin", "commit", "select tenancy.set_tenant", "select set_config", "select id as tid from", "\\")
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,14 +52,20 @@ class Pgbench:
     clients: int = 1
 
     def command(
-        self, role: str, script: pathlib.Path, seconds: int, log_prefix: str, defines: dict[str, str]
+        self,
+        role: str,
+        script: pathlib.Path,
+        seconds: int,
+        log_prefix: str,
+        defines: dict[str, str],
+        protocol: str = "prepared",
     ) -> list[str]:
         cmd = [] if self.cpus is None else ["taskset", "-c", ",".join(map(str, self.cpus))]
         cmd += [
             self.binary,
             "-n",
             "-M",
-            "prepared",
+            protocol,
             "-r",
             "-l",
             f"--log-prefix={log_prefix}",
@@ -97,14 +106,20 @@ def _read_logs(folder: pathlib.Path, prefix: str) -> list[float]:
 
 
 def run_script(
-    pg: Pgbench, role: str, script_text: str, seconds: int, defines: dict[str, str], options: str = ""
+    pg: Pgbench,
+    role: str,
+    script_text: str,
+    seconds: int,
+    defines: dict[str, str],
+    options: str = "",
+    protocol: str = "prepared",
 ) -> Run:
     with tempfile.TemporaryDirectory(prefix="tenancy-bench-") as tmp:
         folder = pathlib.Path(tmp)
         script = folder / "script.sql"
         script.write_text(script_text)
         prefix = "tx"
-        cmd = pg.command(role, script, seconds, str(folder / prefix), defines)
+        cmd = pg.command(role, script, seconds, str(folder / prefix), defines, protocol)
         proc = subprocess.run(
             cmd, capture_output=True, text=True, cwd=tmp, env=os.environ | {"PGOPTIONS": options}, check=False
         )
