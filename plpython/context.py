@@ -16,10 +16,13 @@ and a token that PostgreSQL itself restores on rollback is live again (no false 
 Plan shape (the speed of the policies). The generated policies ask ``tenancy._plan_shape()``, an
 IMMUTABLE function that the planner folds into a constant, which tier the plan is made for: a
 customer plan compares the tenant column with an equality (``= (select ...)``, an index condition
-the planner can use in order), a platform plan has no per-row test at all, every other plan uses
-``= any(visible set)``, which is valid for every context. The shape follows the tier of the live
-context; when it changes, every cached plan of the backend is invalidated (``ResetPlanCache``), so
-no plan made for one tier runs under another. Each shaped policy also checks at run time that the
+the planner can use in order), a partner plan compares it with ``= any(<its visible set>)``, the
+set folded in as a constant (``_plan_visible()``, also IMMUTABLE: no array is built per statement),
+a platform plan has no per-row test at all, and every other plan (none yet, or a partner with more
+than FOLD_LIMIT tenants) uses ``= any(visible set)`` from the context, which is valid for every
+context. The shape follows the live context (its tier, and for a folded partner the partner); when
+it changes, every cached plan of the backend is invalidated (``ResetPlanCache``), so no plan made
+for one shape runs under another. Each shaped policy also checks at run time that the
 verified context fits the shape it was made for, and refuses (an error, never silently empty rows)
 a plan that does not (a cursor opened before the change).
 
@@ -33,12 +36,17 @@ write is refused (40001) rather than trusted, so a suspension is seen by the ver
 from __future__ import annotations
 
 import hashlib
-import json
+import hmac
 import os
-import secrets
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections import namedtuple
+
+# Annotations only: a new backend's first set_tenant imports this module, and typing, secrets and
+# json would cost it about 30 ms (json is imported by the audit line, on the refusal path).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 STATE_KEY = "tenancy.context"
 PLATFORM_ROLE = "tenancy_platform"
@@ -46,7 +54,13 @@ CACHE_KEY = "tenancy.tenant_cache"
 SETTING = "tenancy.ctx"
 
 UNCHANGED = object()
-FALLBACK = 1  # the plan shape valid under every context (= any(visible set))
+# Plan shapes: 0 platform (no per-row test), 2 customer (tenant equality from the context), 1 a
+# partner whose visible set is folded into the plan as a constant, WIDE a partner with more than
+# FOLD_LIMIT tenants in its set (= any(visible set) from the context at run time, the shape that is
+# valid under every context, also used before any context). A folded set costs each cached plan
+# 16 bytes per tenant and scoped table, and planning time: beyond FOLD_LIMIT the run-time set wins.
+WIDE = 3
+FOLD_LIMIT = 10_000
 
 # PostgreSQL's XactEvent and SubXactEvent (access/xact.h, stable since 9.x)
 XACT_COMMIT, XACT_PARALLEL_COMMIT, XACT_ABORT, XACT_PARALLEL_ABORT, XACT_PREPARE = 0, 1, 2, 3, 4
@@ -57,19 +71,12 @@ AUDIT_BURST = 20  # distinct forged tokens logged one by one per window ...
 AUDIT_WINDOW = 60.0  # ... of this many seconds; beyond, one summary line per window
 
 
-class Context(NamedTuple):
-    tenant: str
-    tier: int
-    role: str
-    # tenants this context may see: itself (tier 2), itself and its children (tier 1);
-    # None for tier 0, whose rows come through the policies of tenancy_platform
-    visible: tuple[str, ...] | None = None
-
-
-class TenantInfo(NamedTuple):
-    tier: int
-    status: str
-    visible: tuple[str, ...] | None
+# tenant (str), tier (int), role (str), visible: the tenants this context may see, itself (tier 2),
+# itself and its children (tier 1); None for tier 0, whose rows come through the policies of
+# tenancy_platform
+Context = namedtuple("Context", "tenant tier role visible", defaults=(None,))
+# tier, status, visible (as above)
+TenantInfo = namedtuple("TenantInfo", "tier status visible")
 
 
 class StalePlan(Exception):
@@ -79,7 +86,18 @@ class StalePlan(Exception):
 class State:
     """Per-backend context state: the live token of each slot, as the setting holds it."""
 
-    __slots__ = ("audit", "callbacks", "hooked", "l", "reset_plans", "s", "shape", "stack", "top")
+    __slots__ = (
+        "audit",
+        "callbacks",
+        "hooked",
+        "l",
+        "partner",
+        "reset_plans",
+        "s",
+        "shape",
+        "stack",
+        "top",
+    )
 
     def __init__(self) -> None:
         self.s: tuple[str, Context] | None = None  # session slot
@@ -88,6 +106,8 @@ class State:
         self.stack: list[Any] = []
         self.top: tuple[Any, Any] | None = None  # (s, l) at the first change in this transaction
         self.shape: int | None = None
+        # shape 1: the partner context the plans are made for (its id and visible set are folded in)
+        self.partner: Context | None = None
         self.hooked = False
         self.reset_plans: Callable[[], None] = lambda: None
         self.audit: dict[str, Any] = {"window": 0.0, "seen": set(), "suppressed": 0, "total": 0}
@@ -190,7 +210,7 @@ def new_token(gd: dict[str, Any]) -> str:
     """
     seq = gd.get("tenancy.token_seq")
     if seq is None:
-        seq = gd["tenancy.token_seq"] = [secrets.token_bytes(16), 0]
+        seq = gd["tenancy.token_seq"] = [os.urandom(16), 0]
     seq[1] += 1
     return hashlib.blake2b(seq[1].to_bytes(8, "little"), key=seq[0], digest_size=16).hexdigest()
 
@@ -201,13 +221,25 @@ def shape_of(st: State) -> int | None:
 
 
 def follow_shape(st: State) -> None:
-    """The plan shape follows the live context's tier; a change invalidates every cached plan.
+    """The plan shape follows the live context; a change invalidates every cached plan.
 
-    No context keeps the shape: every shape gives zero rows without a context.
+    The shape is the tier, and for a partner (tier 1) the partner itself: its visible set is folded
+    into the plans as a constant, so another partner needs plans of its own. No context keeps the
+    shape: every shape gives zero rows without a context.
     """
-    tier = shape_of(st)
-    if tier is not None and tier != st.shape:
-        st.shape = tier
+    live = st.l or st.s
+    if live is None:
+        return
+    ctx = live[1]
+    shape, partner = ctx.tier, None
+    if ctx.tier == 1:
+        if len(ctx.visible or ()) <= FOLD_LIMIT:
+            partner = ctx
+        else:
+            shape = WIDE  # the set comes from the context at run time: one shape for every such partner
+    if shape != st.shape or partner != st.partner:
+        st.shape = shape
+        st.partner = partner
         st.reset_plans()
 
 
@@ -275,6 +307,26 @@ def for_shape(ctx: Context | None, shape: int) -> Context | None:
     )
 
 
+def for_partner(ctx: Context | None, partner: str | None) -> bool:
+    """A partner-shaped plan (``partner``'s set folded in) may run: True for that partner's own
+    context, False for none or tier 0 (zero rows from this policy; tier 0 reads through the
+    platform policies); StalePlan for any other context."""
+    if ctx is None or ctx.tier == 0:
+        return False
+    if ctx.tier == 1 and partner is not None and ctx.tenant == partner:
+        return True
+    raise StalePlan(
+        f"this statement's plan was made for the context of partner {partner} and cannot run under the "
+        f"tier-{ctx.tier} context of tenant {ctx.tenant}"
+    )
+
+
+def plan_partner(gd: dict[str, Any]) -> Context | None:
+    """The partner context folded into plans made now (shape 1), or None."""
+    st = gd.get(STATE_KEY)
+    return None if st is None or st.shape != 1 else st.partner
+
+
 STALE_HINT = (
     "Run the statement again: it is planned anew. A cursor opened under another context must be reopened."
 )
@@ -323,6 +375,8 @@ def audit_line(gd: dict[str, Any], event: str, asked: str, reason: str, sqlstate
         "reason": reason,
     }
     body.update(extra)
+    import json
+
     return "TENANCY_AUDIT " + json.dumps(body)
 
 
@@ -387,10 +441,9 @@ def read_version(path: str) -> str:
         return "0"
 
 
-class Fetched(NamedTuple):
-    info: TenantInfo | None
-    fresh: bool  # the snapshot saw the latest tenants write finished: cacheable
-    stale: bool  # the snapshot is older than a finished tenants write (REPEATABLE READ): refuse
+# info (TenantInfo or None); fresh: the snapshot saw the latest tenants write finished (cacheable);
+# stale: the snapshot is older than a finished tenants write (REPEATABLE READ): refuse
+Fetched = namedtuple("Fetched", "info fresh stale")
 
 
 def lookup(
@@ -449,7 +502,7 @@ def who(plpy: Any, gd: dict[str, Any]) -> dict[str, Any]:
 
 def fetch_tenant(plpy: Any, gd: dict[str, Any], tenant: str, xid: str) -> Fetched:
     """One tenant past RLS, through the nonce-guarded _tenant_info, with the snapshot's freshness."""
-    nonce = gd["tenancy.info_nonce"] = secrets.token_hex(16)
+    nonce = gd["tenancy.info_nonce"] = os.urandom(16).hex()
     plan = _plan(
         plpy,
         gd,
@@ -470,7 +523,7 @@ def fetch_tenant(plpy: Any, gd: dict[str, Any], tenant: str, xid: str) -> Fetche
 
 def nonce_ok(gd: dict[str, Any], nonce: str | None) -> bool:
     live = gd.get("tenancy.info_nonce")
-    return live is not None and nonce is not None and secrets.compare_digest(live, nonce)
+    return live is not None and nonce is not None and hmac.compare_digest(live, nonce)
 
 
 def set_tenant(plpy: Any, gd: dict[str, Any], tenant: str | None, local: bool) -> list[str]:

@@ -152,6 +152,50 @@ st = T.gd.get(T.context.STATE_KEY)
 return None if st is None else st.shape
 $fn$;
 
+-- Shape 1, a partner's plans: the partner and its visible set, folded into each plan as constants
+-- (IMMUTABLE on purpose, like _plan_shape; another partner's context invalidates the cached plans),
+-- so a partner's statement builds no array at run time and a filter on the set is hashed.
+--@grant public
+create or replace function tenancy._plan_partner()
+returns uuid
+language plpython3u
+immutable
+parallel restricted
+as $fn$
+#@tenancy
+ctx = T.context.plan_partner(T.gd)
+return None if ctx is None else ctx.tenant
+$fn$;
+
+--@grant public
+create or replace function tenancy._plan_visible()
+returns uuid[]
+language plpython3u
+immutable
+parallel restricted
+as $fn$
+#@tenancy
+ctx = T.context.plan_partner(T.gd)
+return None if ctx is None else ctx.visible
+$fn$;
+
+-- The run-time guard of a partner-shaped plan (once per statement, an InitPlan): true in the
+-- context of the partner the plan was made for, false without a context or in a tier-0 one (whose
+-- rows come through the platform policies), TN007 in any other (a cursor opened before a change).
+--@grant public
+create or replace function tenancy._ctx_partner(p_token text, p_partner uuid)
+returns boolean
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy
+try:
+    return T.context.for_partner(T.context.current(T.gd, p_token, plpy.log), p_partner)
+except T.context.StalePlan as exc:
+    plpy.error(str(exc), hint=T.context.STALE_HINT, sqlstate="TN007")
+$fn$;
+
 -- Validates and issues a context: {token}, or {sqlstate, message, hint} on a refusal (already
 -- written to the audit log). It reads everything it checks itself (no version or time passed in),
 -- so calling it directly gives no more than set_tenant does.
@@ -299,6 +343,16 @@ stable
 parallel restricted
 as $fn$
     select tenancy._ctx_shaped(pg_catalog.current_setting('tenancy.ctx', true), 2)
+$fn$;
+
+--@grant public
+create or replace function tenancy._policy_partner(p_partner uuid)
+returns boolean
+language sql
+stable
+parallel restricted
+as $fn$
+    select tenancy._ctx_partner(pg_catalog.current_setting('tenancy.ctx', true), p_partner)
 $fn$;
 
 --@grant public

@@ -41,8 +41,10 @@ $fn$;
 -- subqueries, which PostgreSQL evaluates once per statement (an InitPlan). The read policy is
 -- shaped by tenancy._plan_shape(), an IMMUTABLE function the planner folds (plpython/context.py):
 -- shape 2 (a customer) compares the tenant column with an equality, an index condition usable in
--- order; shape 0 (platform) has no per-row test (the rows come through the tenancy_platform
--- policies); any other shape, or none, compares with = ANY (the visible set), valid in every context.
+-- order; shape 1 (a partner) with = ANY of its visible set folded into the plan as a constant,
+-- guarded once per statement; shape 0 (platform) has no per-row test (the rows come through the
+-- tenancy_platform policies); any other shape (a partner with a very large set), or none, compares
+-- with = ANY (the visible set from the context), valid in every context.
 -- The tier-0 case is a separate policy for tenancy_platform only, so no OR branch reaches
 -- application roles.
 --@grant public
@@ -66,6 +68,8 @@ begin
     if tenancy._citus_on() then return query select * from tenancy._policy_defs_citus(p_rel, p_column, p_write_scope, p_shared); return; end if; -- citus (issue 15): no subqueries where Citus is installed
     v_vis := pg_catalog.format(
         'case tenancy._plan_shape() when 2 then %1$s = (select tenancy._policy_tenant()) '
+        'when 1 then (%1$s = any(tenancy._plan_visible()) '
+        'and (select tenancy._policy_partner(tenancy._plan_partner()))) '
         'when 0 then (select tenancy._policy_platform_shape()) '
         'else %1$s = any((select tenancy._policy_visible())::uuid[]) end',
         v_col

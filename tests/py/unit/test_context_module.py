@@ -73,6 +73,37 @@ def test_shape_change_resets_plans_once() -> None:
     assert calls == [1, 1]
 
 
+def test_each_partner_gets_its_own_plans_and_wide_partners_share_one_shape() -> None:
+    gd: dict = {}
+    st = _st(gd)
+    calls: list[int] = []
+    st.reset_plans = lambda: calls.append(1)
+    context.issue(gd, "p", 1, "app", True, ("p", "c"))
+    assert context.plan_partner(gd).visible == ("p", "c") and len(calls) == 1
+    context.issue(gd, "p", 1, "app", True, ("p", "c"))  # the same partner again: plans kept
+    assert len(calls) == 1
+    context.issue(gd, "q", 1, "app", True, ("q",))  # another partner: its set is not P's
+    assert context.plan_partner(gd).tenant == "q" and len(calls) == 2
+    big = tuple(str(i) for i in range(context.FOLD_LIMIT + 1))
+    context.issue(gd, "w1", 1, "app", True, ("w1", *big))
+    assert st.shape == context.WIDE and context.plan_partner(gd) is None and len(calls) == 3
+    context.issue(gd, "w2", 1, "app", True, ("w2", *big))  # no set in the plan: nothing to redo
+    assert len(calls) == 3
+    context.issue(gd, "c", 2, "app", True)
+    assert context.plan_partner(gd) is None and len(calls) == 4
+
+
+def test_a_partner_plan_runs_only_for_its_partner() -> None:
+    assert context.for_partner(context.Context("p", 1, "app", ("p", "c")), "p") is True
+    assert context.for_partner(None, "p") is False
+    assert context.for_partner(context.Context("r", 0, "x"), "p") is False
+    for other in (context.Context("q", 1, "app", ("q",)), context.Context("c", 2, "app", ("c",))):
+        with pytest.raises(context.StalePlan):
+            context.for_partner(other, "p")
+    with pytest.raises(context.StalePlan):
+        context.for_partner(context.Context("p", 1, "app", ("p",)), None)
+
+
 def test_for_shape_refuses_another_tier() -> None:
     ctx = context.Context("p", 1, "app", ("p", "c"))
     with pytest.raises(context.StalePlan):
