@@ -235,20 +235,34 @@ begin
 end
 $fn$;
 
--- Plain SQL, inlined by the planner: one PL/Python call and one set_config. A session context is
--- set with is_local = false, a transaction context with is_local = true, on the same setting, so
--- PostgreSQL itself puts the session's token back when the transaction ends.
+-- One PL/Python call and one set_config. A session context is set with is_local = false, a
+-- transaction context with is_local = true, on the same setting, so PostgreSQL itself puts the
+-- session's token back when the transaction ends. PL/pgSQL rather than an inlined SQL function:
+-- its statements are planned once per backend, where an SQL body (and the SQL functions it calls)
+-- would be parsed again for every statement that is planned, i.e. every simple-protocol call.
 --@grant app
 create or replace function tenancy.set_tenant(tenant uuid, local boolean default false)
 returns uuid
-language sql
+language plpgsql
 volatile
 as $fn$
-    select case when tenancy._route(tenant, coalesce(local, false)) and pg_catalog.set_config( -- placements (issue 16)
-        'tenancy.ctx',
-        tenancy._result_or_raise(tenancy._set_tenant(tenant, coalesce(local, false))),
-        coalesce(local, false)
-    ) is not null then tenancy._citus_propagate(tenant, coalesce(local, false)) end -- citus (issue 15)
+declare
+    v_local boolean := coalesce(set_tenant.local, false);
+    v_res text[];
+    v_set text;
+begin
+    -- placements (issue 16): while this database never had a placement, one sequence read
+    if pg_catalog.pg_sequence_last_value('tenancy._placements_version'::regclass) is not null then
+        perform tenancy._route_placed(set_tenant.tenant, v_local);
+    end if;
+    v_res := tenancy._set_tenant(set_tenant.tenant, v_local);
+    if v_res is null or pg_catalog.cardinality(v_res) <> 1 then
+        perform tenancy._result_or_raise(v_res);
+    end if;
+    -- an assignment, not PERFORM: a simple expression, evaluated without a query through SPI
+    v_set := pg_catalog.set_config('tenancy.ctx', v_res[1], v_local);
+    return tenancy._citus_propagate(set_tenant.tenant, v_local); -- citus (issue 15)
+end
 $fn$;
 
 comment on function tenancy.set_tenant(uuid, boolean) is

@@ -61,18 +61,21 @@ declare
     v_rel text := pg_catalog.quote_literal(p_rel::text);
     v_vis text;
     v_mod text;
-    v_root text := '(select tenancy._policy_is_root())';
+    -- the verifiers are called directly, not through the SQL wrappers (tenancy._policy_*): a wrapper
+    -- is inlined, i.e. its body parsed again, every time a statement is planned
+    v_tok text := 'pg_catalog.current_setting(''tenancy.ctx'', true)';
+    v_root text := pg_catalog.format('(select tenancy._ctx_root(%s))', v_tok);
     v_write text;
     v_platform_write text;
 begin
     if tenancy._citus_on() then return query select * from tenancy._policy_defs_citus(p_rel, p_column, p_write_scope, p_shared); return; end if; -- citus (issue 15): no subqueries where Citus is installed
     v_vis := pg_catalog.format(
-        'case tenancy._plan_shape() when 2 then %1$s = (select tenancy._policy_tenant()) '
+        'case tenancy._plan_shape() when 2 then %1$s = (select tenancy._ctx_shaped(%2$s, 2)) '
         'when 1 then (%1$s = any(tenancy._plan_visible()) '
-        'and (select tenancy._policy_partner(tenancy._plan_partner()))) '
-        'when 0 then (select tenancy._policy_platform_shape()) '
-        'else %1$s = any((select tenancy._policy_visible())::uuid[]) end',
-        v_col
+        'and (select tenancy._ctx_partner(%2$s, tenancy._plan_partner()))) '
+        'when 0 then (select tenancy._ctx_shaped(%2$s, 0) is not null) '
+        'else %1$s = any((select tenancy._ctx_visible(%2$s))::uuid[]) end',
+        v_col, v_tok
     );
     -- update and delete: the visible rows, never the shared ones (written in a tier-0 context only,
     -- through the tenancy_platform policies); without a context TN003 rather than zero rows
