@@ -65,9 +65,14 @@ def test_customer_plan_has_an_equality_and_no_subplan(orders: str, tree: Tree, a
         assert "tenant_id = ANY" in plan and "SubPlan" not in plan, plan
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "force_parallel_mode"])
 @pytest.mark.parametrize("kind", ["prepare", "protocol", "plpgsql", "generic", "cursor"])
-def test_cached_plans_follow_every_context(kind: str, orders: str, tree: Tree, app_dsn: str) -> None:
+def test_cached_plans_follow_every_context(
+    kind: str, parallel: bool, orders: str, tree: Tree, app_dsn: str
+) -> None:
     with connect(app_dsn) as conn:
+        if parallel:  # plans with Gather: the policy functions are parallel restricted
+            conn.execute("set force_parallel_mode = on")
         if kind == "generic":
             conn.execute("set plan_cache_mode = force_generic_plan")
         if kind == "plpgsql":
@@ -134,3 +139,20 @@ def test_a_stale_customer_plan_is_refused_not_empty(orders: str, tree: Tree, app
             conn.execute("select tenancy.set_tenant(%s)", [tree.acme])
         conn.execute("select tenancy.set_tenant(%s)", [tree.brandsyncup])
         assert {str(r[0]) for r in conn.execute("execute q")} == expected(tree, "brandsyncup")
+
+
+@pytest.mark.parametrize("first, then", [("acme", "brandsyncup"), ("brandsyncup", "pixelworks")])
+def test_a_cursor_run_under_another_context_is_refused(
+    first: str, then: str, orders: str, tree: Tree, app_dsn: str
+) -> None:
+    """A cursor planned in one context and first read after set_tenant took another: its plan's
+    guard runs at that first read and refuses (TN007), rather than reading with the wrong shape."""
+    with connect(app_dsn) as conn:
+        conn.execute("begin")
+        enter(conn, tree, first, local=True)
+        conn.execute(f"declare c cursor for {LIST}")
+        enter(conn, tree, then, local=True)
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("fetch all from c")
+        assert err.value.sqlstate == "TN007"
+        conn.execute("rollback")
