@@ -26,11 +26,17 @@ declare
     v_pols text[] := '{}';
     v_probs text[] := '{}';
 begin
-    begin
-        perform pg_catalog.set_config('tenancy.auto_register', 'off', true);
-        for v_entry in
-            select s.relid, s.tenant_column, s.write_scope, s.shared_rows from tenancy.scoped_tables s
-        loop
+    -- one subtransaction per table, rolled back at once, so the temporary copies never pile up
+    for v_entry in
+        select s.relid, s.tenant_column, s.write_scope, s.shared_rows from tenancy.scoped_tables s
+    loop
+        begin
+            perform pg_catalog.set_config('tenancy.auto_register', 'off', true);
+            -- tenancy's own DDL on its own temporary copies: the guards need not look at every
+            -- registered table for each of these statements (where the caller may mark it)
+            if pg_catalog.has_function_privilege('tenancy._internal_ddl(boolean)', 'execute') then
+                perform tenancy._internal_ddl(true);
+            end if;
             v_n := v_n + 1;
             v_tmp := 'tenancy_expected_' || v_n::text;
             select pg_catalog.string_agg(
@@ -78,17 +84,17 @@ begin
                    or pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
                         is distinct from pg_catalog.pg_get_expr(e.polwithcheck, e.polrelid)
             ) x;
-        end loop;
-        -- roll the temporary tables and policies back
-        raise exception using errcode = 'TN999', message = 'tenancy: roll back the expected policies';
-    exception
-        when sqlstate 'TN999' then
-            null;
-        when others then
-            return query select null::regclass, null::text,
-                'the generated policies'' expressions could not be compared: ' || sqlerrm;
-            return;
-    end;
+            -- roll this table's temporary copy and policies back
+            raise exception using errcode = 'TN999', message = 'tenancy: roll back the expected policies';
+        exception
+            when sqlstate 'TN999' then
+                null;
+            when others then
+                return query select null::regclass, null::text,
+                    'the generated policies'' expressions could not be compared: ' || sqlerrm;
+                return;
+        end;
+    end loop;
     return query select u.r, u.p, u.w from rows from (pg_catalog.unnest(v_rels), pg_catalog.unnest(v_pols), pg_catalog.unnest(v_probs)) u (r, p, w);
 end
 $fn$;
