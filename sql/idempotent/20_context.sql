@@ -347,8 +347,8 @@ as $fn$
     select tenancy._ctx_root(pg_catalog.current_setting('tenancy.ctx', true))
 $fn$;
 
--- The shaped policies' helpers: the customer's tenant (shape 2) and the platform shape's check
--- (shape 0: false, the rows come through the platform policies).
+-- The customer's tenant as the shape-2 policy reads it (the generated policies call
+-- tenancy._ctx_shaped directly, so that planning does not inline a wrapper; kept for measuring).
 --@grant public
 create or replace function tenancy._policy_tenant()
 returns uuid
@@ -357,26 +357,6 @@ stable
 parallel restricted
 as $fn$
     select tenancy._ctx_shaped(pg_catalog.current_setting('tenancy.ctx', true), 2)
-$fn$;
-
---@grant public
-create or replace function tenancy._policy_partner(p_partner uuid)
-returns boolean
-language sql
-stable
-parallel restricted
-as $fn$
-    select tenancy._ctx_partner(pg_catalog.current_setting('tenancy.ctx', true), p_partner)
-$fn$;
-
---@grant public
-create or replace function tenancy._policy_platform_shape()
-returns boolean
-language sql
-stable
-parallel restricted
-as $fn$
-    select tenancy._ctx_shaped(pg_catalog.current_setting('tenancy.ctx', true), 0) is not null
 $fn$;
 
 --@grant public

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def audit_lines(
             break
         time.sleep(0.1)
     return out
+
+
+def migrator_role(tenancy_db: str, prefix: str = "tenancy_mig") -> Iterator[str]:
+    """A login made with tenancy.grant_migrator, allowed to create tables in public: yields its DSN,
+    then drops what it owns and the role."""
+    role, password = f"{prefix}_{secrets.token_hex(3)}", secrets.token_hex(8)
+    with connect(tenancy_db) as conn:
+        conn.execute(f"create role {role} login password '{password}'")
+        conn.execute("select tenancy.grant_migrator(%s)", [role])
+        conn.execute(f"grant create on schema public to {role}")
+    yield f"{tenancy_db} user={role} password={password}"
+    with connect(tenancy_db) as conn:
+        conn.execute(f"drop owned by {role} cascade")
+        conn.execute(f"drop role {role}")

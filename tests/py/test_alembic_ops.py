@@ -12,20 +12,12 @@ import sqlalchemy as sa
 import tenancy.alembic as ta
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from tenancy_testlib import Tree, connect
+from tenancy_testlib import Tree, connect, migrator_role
 
 
 @pytest.fixture(scope="module")
 def migrator(tenancy_db: str, tree: Tree) -> Iterator[str]:
-    role, password = f"tenancy_alembic_{secrets.token_hex(3)}", secrets.token_hex(8)
-    with connect(tenancy_db) as conn:
-        conn.execute(f"create role {role} login password '{password}'")
-        conn.execute("select tenancy.grant_migrator(%s)", [role])
-        conn.execute(f"grant create on schema public to {role}")
-    yield f"{tenancy_db} user={role} password={password}"
-    with connect(tenancy_db) as conn:
-        conn.execute(f"drop owned by {role} cascade")
-        conn.execute(f"drop role {role}")
+    yield from migrator_role(tenancy_db, "tenancy_alembic")
 
 
 def _engine(dsn: str) -> sa.Engine:

@@ -7,29 +7,17 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from tenancy_testlib import Tree, connect
-
-
-def _migrator(tenancy_db: str) -> Iterator[str]:
-    role, password = f"tenancy_mig_{secrets.token_hex(3)}", secrets.token_hex(8)
-    with connect(tenancy_db) as conn:
-        conn.execute(f"create role {role} login password '{password}'")
-        conn.execute("select tenancy.grant_migrator(%s)", [role])
-        conn.execute(f"grant create on schema public to {role}")
-    yield f"{tenancy_db} user={role} password={password}"
-    with connect(tenancy_db) as conn:
-        conn.execute(f"drop owned by {role} cascade")
-        conn.execute(f"drop role {role}")
+from tenancy_testlib import Tree, connect, migrator_role
 
 
 @pytest.fixture(scope="module")
 def migrator_dsn(tenancy_db: str, tree: Tree) -> Iterator[str]:
-    yield from _migrator(tenancy_db)
+    yield from migrator_role(tenancy_db)
 
 
 @pytest.fixture(scope="module")
 def other_migrator_dsn(tenancy_db: str, tree: Tree) -> Iterator[str]:
-    yield from _migrator(tenancy_db)
+    yield from migrator_role(tenancy_db)
 
 
 def registered(conn: psycopg.Connection, table: str) -> bool:
