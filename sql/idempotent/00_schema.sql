@@ -13,6 +13,10 @@ begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_app') then
         create role tenancy_app nologin;
     end if;
+    -- tenancy_pooled: its members take transaction contexts only (grant_app(role, pooled => true))
+    if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_pooled') then
+        create role tenancy_pooled nologin;
+    end if;
 end
 $roles$;
 
@@ -22,10 +26,13 @@ $roles$;
 -- server log (log_min_messages defaults to warning, which includes LOG) and never the client, and
 -- a log line survives the caller's rollback.
 --@grant public
-create or replace function tenancy._audit(p_event text, p_asked text, p_reason text, p_sqlstate text)
+create or replace function tenancy._audit(
+    p_event text, p_asked text, p_reason text, p_sqlstate text, p_role name default current_user
+)
 returns void
 language plpgsql
 volatile
+parallel restricted
 set search_path = pg_catalog, pg_temp
 as $fn$
 begin
@@ -33,7 +40,7 @@ begin
         'time', pg_catalog.clock_timestamp(),
         'event', p_event,
         'sqlstate', p_sqlstate,
-        'role', current_user,
+        'role', p_role,
         'session_user', session_user,
         'pid', pg_catalog.pg_backend_pid(),
         'client_addr', pg_catalog.inet_client_addr(),

@@ -291,7 +291,7 @@ begin
             using errcode = 'TN005',
             hint = 'Map it in tenancy.domain_mappings (status active), or look the tenant up another way.';
     end if;
-    return tenancy.set_tenant(v_id, local);
+    return tenancy._set_tenant(v_id, local, 'set_tenant_for_domain');
 end
 $fn$;
 

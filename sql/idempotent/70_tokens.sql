@@ -424,12 +424,13 @@ begin
 end
 $fn$;
 
+-- PARALLEL UNSAFE (the default), like every PL/Python function that loads tenancy's modules: the
+-- first call in a backend runs SQL, which PL/Python cannot do in parallel mode.
 --@grant app
 create or replace function tenancy._contrast(p_fg text, p_bg text)
 returns text[]
 language plpython3u
 immutable
-parallel safe
 as $fn$
 #@tenancy
 try:
@@ -444,7 +445,6 @@ returns numeric
 language sql
 immutable
 strict
-parallel safe
 as $fn$
     select tenancy._result_or_raise(tenancy._contrast(fg, bg))::numeric
 $fn$;
