@@ -151,13 +151,6 @@ def forged(gd: dict[str, Any] | None, token: str | None, xact: float) -> bool:
     return bool(token) and lookup(gd, token, xact) is None
 
 
-def stale_message(shape: int, entry: tuple[Any, ...]) -> str:
-    return (
-        f"this statement's plan was made for a tier-{shape} context and cannot run under the tier-{entry[TIER]} "
-        f"context of tenant {entry[TENANT]}"
-    )
-
-
 FORGED_REASON = (
     "the tenancy.ctx setting holds a value that is not a context in force in this session (typed by hand, "
     "copied from another session, or a transaction context replayed after its transaction ended); "

@@ -238,7 +238,8 @@ declare
     v_bypass boolean;
     v_token text;
     v_snap pg_catalog.pg_snapshot;
-    v_asked text := pg_catalog.format('%s(%s, local => %s)', p_via, coalesce(p_tenant::text, 'NULL'), p_local);
+    v_asked text := pg_catalog.format('%s(%s, local => %s)', p_via, coalesce(p_tenant::text, 'NULL'),
+        case when p_local then 'true' else 'false' end);
 begin
     -- p_user is asked for the role checks only where the login could act as it (set role): a
     -- SECURITY DEFINER function that calls set_tenant does not lend the login its owner's roles,

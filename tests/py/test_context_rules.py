@@ -14,7 +14,8 @@ def test_local_token_dies_with_its_transaction(app_dsn: str, tree: Tree) -> None
     with connect(app_dsn) as conn:
         conn.execute(
             "begin; select tenancy.set_tenant(%s, true);"
-            " select set_config('x.tok', current_setting('tenancy.ctx'), false); commit;" % ("'" + tree.acme + "'")
+            " select set_config('x.tok', current_setting('tenancy.ctx'), false); commit;"
+            % ("'" + tree.acme + "'")
         )
         conn.execute("begin")
         conn.execute("select set_config('tenancy.ctx', current_setting('x.tok'), true)")

@@ -141,7 +141,9 @@ def test_a_stale_customer_plan_is_refused_not_empty(orders: str, tree: Tree, app
         assert {str(r[0]) for r in conn.execute("execute q")} == expected(tree, "brandsyncup")
 
 
-def test_a_customer_cursor_run_under_a_partner_context_is_refused(orders: str, tree: Tree, app_dsn: str) -> None:
+def test_a_customer_cursor_run_under_a_partner_context_is_refused(
+    orders: str, tree: Tree, app_dsn: str
+) -> None:
     """A cursor planned for a customer (an equality on the tenant) and first read after set_tenant took
     a partner context: its verifier runs at that first read and refuses (TN007), rather than reading
     with the wrong shape."""
@@ -157,7 +159,9 @@ def test_a_customer_cursor_run_under_a_partner_context_is_refused(orders: str, t
         conn.execute("rollback")
 
 
-def test_a_partner_cursor_answers_for_the_context_of_its_first_read(orders: str, tree: Tree, app_dsn: str) -> None:
+def test_a_partner_cursor_answers_for_the_context_of_its_first_read(
+    orders: str, tree: Tree, app_dsn: str
+) -> None:
     """A generic plan (partners) reads the context once, at the cursor's first read: declared under
     one partner and first read under another, it returns the second partner's rows; read on after a
     later set_tenant, it keeps the rows of the context it started under (README, "Cursors")."""
@@ -175,7 +179,9 @@ def test_a_partner_cursor_answers_for_the_context_of_its_first_read(orders: str,
         conn.execute("rollback")
 
 
-def test_a_search_path_naming_the_customer_mark_by_hand_is_refused(orders: str, tree: Tree, app_dsn: str) -> None:
+def test_a_search_path_naming_the_customer_mark_by_hand_is_refused(
+    orders: str, tree: Tree, app_dsn: str
+) -> None:
     """The plan shape follows the search_path: a partner context under a path that names
     tenancy_customer (typed by hand) gets customer-shaped plans, which refuse it (TN007), never
     another tenant's rows and never silently none."""
