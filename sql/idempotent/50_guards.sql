@@ -430,11 +430,16 @@ end
 $fn$;
 
 -- (through EXECUTE only because sqlfluff's postgres dialect cannot parse CREATE EVENT TRIGGER).
--- Re-created by every install and upgrade: sql/prelude.sql dropped them first.
+-- Re-created by every install and upgrade: sql/prelude.sql dropped them first. Each fires only for
+-- the command tags it inspects (other DDL pays nothing); sql_drop fires for every drop, since a
+-- cascade from any kind of object (a function, a type, a schema) can take a policy with it.
 do $et$
 begin
-    execute 'create event trigger tenancy_guard_start on ddl_command_start execute function tenancy._guard_start()';
-    execute 'create event trigger tenancy_guard_ddl on ddl_command_end execute function tenancy._guard_ddl()';
+    execute 'create event trigger tenancy_guard_start on ddl_command_start when tag in (''ALTER TABLE'') '
+        'execute function tenancy._guard_start()';
+    execute 'create event trigger tenancy_guard_ddl on ddl_command_end when tag in (''ALTER POLICY'', '
+        '''CREATE POLICY'', ''ALTER TABLE'', ''CREATE TABLE'', ''CREATE TABLE AS'', ''SELECT INTO'') '
+        'execute function tenancy._guard_ddl()';
     execute 'create event trigger tenancy_guard_drop on sql_drop execute function tenancy._guard_drop()';
     execute 'create event trigger tenancy_guard_drop_extension on ddl_command_start '
         'when tag in (''DROP EXTENSION'', ''DROP SCHEMA'') execute function tenancy._guard_drop_extension()';

@@ -1,4 +1,4 @@
--- Citus (SPEC 8, docs/citus.md): contexts the workers verify, policies Citus can propagate, and the
+-- Citus (docs/citus.md): contexts the workers verify, policies Citus can propagate, and the
 -- shard side of check(). Nothing here needs Citus to be installed: every entry point first asks
 -- tenancy._citus_on() and does nothing (or what it did before) without it.
 --

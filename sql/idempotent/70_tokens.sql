@@ -1,4 +1,4 @@
--- Design tokens (SPEC §5). The pure core is plpython/tokens.py (parse, merge, aliases, rules, WCAG,
+-- Design tokens (docs/tokens.md). The pure core is plpython/tokens/ (parse, merge, aliases, rules, WCAG,
 -- CSS); plpython/token_store.py is the glue (chains, subtrees, cache, messages). Here: the tables,
 -- the governance triggers (every write to layers or rules is checked for the tenant and every
 -- descendant, whoever writes it and however), and the public functions.
