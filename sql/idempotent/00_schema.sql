@@ -24,7 +24,9 @@ $roles$;
 
 -- Audit trail: one structured server-log line per refused or forged context. RAISE LOG reaches the
 -- server log (log_min_messages defaults to warning, which includes LOG) and never the client, and
--- a log line survives the caller's rollback.
+-- a log line survives the caller's rollback. PUBLIC may call it (the policies' forged-value path
+-- runs as whoever queries); a caller can name only a role it can act as (tenancy's SECURITY DEFINER
+-- functions, run by a superuser owner, name their caller), so no line speaks for another role.
 --@grant public
 create or replace function tenancy._audit(
     p_event text, p_asked text, p_reason text, p_sqlstate text, p_role name default current_user
@@ -36,6 +38,10 @@ parallel restricted
 set search_path = pg_catalog, pg_temp
 as $fn$
 begin
+    if p_role is distinct from current_user
+       and not coalesce(pg_catalog.pg_has_role(current_user, pg_catalog.to_regrole(p_role::text), 'MEMBER'), false) then
+        p_role := current_user;
+    end if;
     raise log 'TENANCY_AUDIT %', pg_catalog.json_build_object(
         'time', pg_catalog.clock_timestamp(),
         'event', p_event,

@@ -48,7 +48,7 @@ $fn$;
 -- asks _ctx_forged_audit, which writes the audit line.
 -- The tier-0 case is a separate policy for tenancy_platform only, so no OR branch reaches
 -- application roles.
---@grant public
+--@grant app
 create or replace function tenancy._policy_defs(
     p_rel regclass, p_column name, p_write_scope text, p_shared boolean
 )
@@ -139,7 +139,7 @@ $fn$;
 
 -- A relation and, when it is partitioned, every partition below it (pg_partition_tree gives no
 -- row for a table that is neither partitioned nor a partition).
---@grant public
+--@grant app
 create or replace function tenancy._tree(p_rel regclass)
 returns setof regclass
 language sql
@@ -410,7 +410,7 @@ comment on function tenancy.refresh_policies() is
 'tables. A permissive policy tenancy did not generate is kept but reported (WARNING; check() lists it).';
 
 -- Every registered table and each of its partitions, with the registered root and tenant column.
---@grant public
+--@grant app
 create or replace function tenancy._scope()
 returns table (rel regclass, root regclass, col name)
 language sql

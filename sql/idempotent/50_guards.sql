@@ -11,7 +11,7 @@ as $fn$
 $fn$;
 
 -- The registered table a relation belongs to: itself or its nearest registered ancestor.
---@grant public
+--@grant app
 create or replace function tenancy._registered_root(p_rel oid)
 returns regclass
 language sql
@@ -32,7 +32,7 @@ as $fn$
 $fn$;
 
 -- The generated policies a relation of a registered tree (the table or a partition) lacks.
---@grant public
+--@grant app
 create or replace function tenancy._missing_policies(p_rel regclass)
 returns setof text
 language sql
@@ -48,7 +48,7 @@ $fn$;
 
 -- Policies on one relation of a registered tree that its registration does not generate (a policy
 -- with a generated name that this registration does not generate counts as foreign too).
---@grant public
+--@grant app
 create or replace function tenancy._foreign_policies(p_rel regclass)
 returns table (policy_name name, permissive boolean)
 language sql

@@ -178,7 +178,7 @@ begin
 end
 $fn$;
 
---@grant public
+--@grant app
 create or replace function tenancy._citus_forget()
 returns void
 language plpython3u
