@@ -588,6 +588,17 @@ def measure(args: argparse.Namespace, cfg: Config, admin: psycopg.Connection, pl
     tokens, note = measure_tokens(dsn, ids)
     tables = {f"{PLACEMENTS[m]}, {p}": matrix_rows(res, m, p) for p in bc.PROTOCOLS for m in placement.modes}
     checks = [c for m in placement.modes for c in micro_checks(res, m)] + token_checks(tokens, note)
+    ratio = bm.check_vs_noop(parts)
+    checks.append(
+        br.Check(
+            "per-statement context check vs an empty PL/Python call (server-side loop)",
+            f"{br.fmt_ratio(ratio)} ({parts[bm.CUSTOMER_CHECK] - parts[bm.EMPTY]:.2f} vs "
+            f"{parts[bm.NOOP] - parts[bm.EMPTY]:.2f} µs)",
+            "≤ 1.5×",
+            ratio <= 1.5,
+            ratio,
+        )
+    )
     misses = misses_section(dsn, [r for rows in tables.values() for r in rows], s, ids)
     info |= {
         "data": "; ".join(f"{k} {v}" for k, v in data.items()),

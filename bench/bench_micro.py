@@ -79,17 +79,31 @@ def statement_cost(dsn: str, ids: Ids, shape: Shape, n: int, reps: int) -> State
 
 # --- set_tenant inside the server: where the time goes ---------------------------------------------
 
+ARGS = "pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())"
+EMPTY = "empty transaction (PL/pgSQL loop with COMMIT)"
+NOOP = "  an empty PL/Python function, two arguments (for scale)"
+CUSTOMER_CHECK = "a customer policy's context check, tenancy._ctx_customer(<setting>, <now>)"
 PARTS = {
-    "empty transaction (PL/pgSQL loop with COMMIT)": "perform 1",
+    EMPTY: "perform 1",
     "set_config('app.tenant_id', ..., true)": "perform pg_catalog.set_config('app.tenant_id', '{t}', true)",
     "tenancy.set_tenant(..., true)": "perform tenancy.set_tenant('{t}', true)",
-    "  its PL/Python part, tenancy._set_tenant(...)": "perform tenancy._set_tenant('{t}', true)",
-    "  its PL/pgSQL part, tenancy._result_or_raise(...)": "perform tenancy._result_or_raise(array['x'])",
+    "  its validation and mint, tenancy._enter_tenant(...)": (
+        "perform tenancy._enter_tenant('{t}', true, current_user, 'set_tenant')"
+    ),
+    "  its search_path mark, tenancy._set_shape(true, true)": "perform tenancy._set_shape(true, true)",
     "  its routing check, tenancy._route(...)": "perform tenancy._route('{t}', true)",
-    "  an empty PL/Python function (for scale)": "perform bench.plpy_noop('{t}', 1.0)",
-    "a customer policy's context check, tenancy._policy_tenant()": "perform tenancy._policy_tenant()",
-    "a partner policy's context check, tenancy._policy_visible()": "perform tenancy._policy_visible()",
+    NOOP: "perform bench.plpy_noop('{t}', 1.0)",
+    CUSTOMER_CHECK: f"perform tenancy._ctx_customer({ARGS})",
+    "a partner policy's context check, tenancy._ctx_visible(<setting>, <now>)::uuid[]": (
+        f"perform tenancy._ctx_visible({ARGS})::uuid[]"
+    ),
 }
+
+
+def check_vs_noop(parts: dict[str, float]) -> float:
+    """SPEC v0.3 §6: the per-statement context check against an empty PL/Python call, each net of
+    the loop and commit they are measured in."""
+    return (parts[CUSTOMER_CHECK] - parts[EMPTY]) / max(parts[NOOP] - parts[EMPTY], 1e-9)
 
 
 def set_tenant_parts(dsn: str, ids: Ids, n: int) -> dict[str, float]:

@@ -21,7 +21,9 @@ Inside sql/idempotent/:
   the package ``_tenancy_<version>`` with a meta-path importer;
 * in a PL/Python body, a line ``#@tenancy`` becomes a three-line prologue that binds ``T`` to that
   package's namespace (``T.context``, ``T.tokens``, ... import on first use; ``T.gd`` is the
-  per-backend state of this version), booting it once per backend;
+  per-backend state of this version), booting it once per backend (through SPI: such a function
+  must be PARALLEL UNSAFE); ``#@tenancy nospi`` only binds ``T`` (None before the first boot), for
+  the verifiers, which run in parallel mode and must not use SPI;
 * a line ``--@grant public`` or ``--@grant app`` right above ``create or replace function
   tenancy.NAME(`` marks who may execute every overload of NAME: PUBLIC (the policy helpers) or the
   roles given ``tenancy.grant_app``. A line ``--@grants`` becomes the generated grant code: nothing
@@ -46,7 +48,7 @@ HEADER = """\
 \\echo Use "{how}" to load this file. \\quit
 """
 
-PROLOGUE = re.compile(r"^(?P<indent>[ \t]*)#@tenancy[ \t]*$")
+PROLOGUE = re.compile(r"^(?P<indent>[ \t]*)#@tenancy(?P<nospi>[ \t]+nospi)?[ \t]*$")
 GRANT_MARK = re.compile(r"^--@grant (?P<who>public|app)[ \t]*$")
 FUNC = re.compile(r"^create or replace function tenancy\.(?P<name>[a-z_][a-z0-9_]*)\(")
 
@@ -196,8 +198,12 @@ def boot_function(version: str) -> str:
     return BOOT.format(pkg=pkg, key=key, version=version, sources="\n".join(entries))
 
 
-def prologue(indent: str, version: str) -> str:
+def prologue(indent: str, version: str, nospi: bool = False) -> str:
     key = f"tenancy {version}"
+    if nospi:
+        # the verifiers: no SQL (they run in parallel mode, where PL/Python's SPI must not be used);
+        # T is None in a backend where no tenancy function that boots has run yet
+        return f"{indent}T = GD.get({key!r})\n"
     lines = [
         f"T = GD.get({key!r})",
         "if T is None:",
@@ -291,7 +297,7 @@ def expand(path: pathlib.Path, version: str, marks: dict[str, list[str]]) -> str
         bare = line.rstrip("\n")
         m = PROLOGUE.match(bare)
         if m:
-            out.append(prologue(m["indent"], version))
+            out.append(prologue(m["indent"], version, bool(m["nospi"])))
         elif bare == "--@python":
             out.append(boot_function(version))
         elif bare == "--@grants":

@@ -13,6 +13,10 @@ begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_app') then
         create role tenancy_app nologin;
     end if;
+    -- tenancy_pooled: its members take transaction contexts only (grant_app(role, pooled => true))
+    if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_pooled') then
+        create role tenancy_pooled nologin;
+    end if;
 end
 $roles$;
 
@@ -20,20 +24,29 @@ $roles$;
 
 -- Audit trail: one structured server-log line per refused or forged context. RAISE LOG reaches the
 -- server log (log_min_messages defaults to warning, which includes LOG) and never the client, and
--- a log line survives the caller's rollback.
+-- a log line survives the caller's rollback. PUBLIC may call it (the policies' forged-value path
+-- runs as whoever queries); a caller can name only a role it can act as (tenancy's SECURITY DEFINER
+-- functions, run by a superuser owner, name their caller), so no line speaks for another role.
 --@grant public
-create or replace function tenancy._audit(p_event text, p_asked text, p_reason text, p_sqlstate text)
+create or replace function tenancy._audit(
+    p_event text, p_asked text, p_reason text, p_sqlstate text, p_role name default current_user
+)
 returns void
 language plpgsql
 volatile
+parallel restricted
 set search_path = pg_catalog, pg_temp
 as $fn$
 begin
+    if p_role is distinct from current_user
+       and not coalesce(pg_catalog.pg_has_role(current_user, pg_catalog.to_regrole(p_role::text), 'MEMBER'), false) then
+        p_role := current_user;
+    end if;
     raise log 'TENANCY_AUDIT %', pg_catalog.json_build_object(
         'time', pg_catalog.clock_timestamp(),
         'event', p_event,
         'sqlstate', p_sqlstate,
-        'role', current_user,
+        'role', p_role,
         'session_user', session_user,
         'pid', pg_catalog.pg_backend_pid(),
         'client_addr', pg_catalog.inet_client_addr(),

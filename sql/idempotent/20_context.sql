@@ -1,216 +1,357 @@
--- Tenant context. The authoritative context lives in the backend's PL/Python GD (see
--- plpython/context.py); the setting tenancy.ctx carries only an opaque token.
+-- Tenant context (docs/decisions/0002-context-core-v3.md, plpython/context.py). set_tenant
+-- validates a tenant with SQL in the caller's snapshot (a standby answers from what it replayed),
+-- mints a token in the backend's PL/Python registry and puts it into the setting tenancy.ctx;
+-- PostgreSQL's setting machinery restores it on rollback, ROLLBACK TO SAVEPOINT and transaction end.
+-- The policies verify the setting once per statement (an InitPlan), without SQL.
 
--- Every write to tenancy.tenants replaces the database's version file (plpython/context.py) with
--- the writing transaction's id, writers one at a time (a transaction-level advisory lock), so that
--- set_tenant knows without SQL whether its cache is current and whether a lookup's snapshot saw the
--- latest write. SECURITY DEFINER: whoever writes tenants, the file is written by the extension.
-
-create or replace function tenancy._version_write(p_xid text)
-returns void
-language plpython3u
-volatile
-as $fn$
-#@tenancy
-ident = T.gd.get("tenancy.audit_who") or T.context.who(plpy, T.gd)
-T.context.write_version(T.context.version_path(ident["dboid"]), p_xid)
-$fn$;
-
-create or replace function tenancy._tenants_bump()
-returns trigger
+-- The plan shape of customer contexts is carried by the search_path: set_tenant puts the schema
+-- tenancy_customer (empty; sql/incremental/007_context_v3.sql) last on the path of a customer
+-- context and takes it off for any other, so PostgreSQL's plan cache, which re-plans a cached
+-- statement when the search_path differs, never reuses a plan across shapes; the policies' shaped
+-- branch is folded at plan time from this function. IMMUTABLE on purpose (it reads the search_path,
+-- as name resolution does, and is planned again with it); the verifiers check at run time that the
+-- context fits the shape the plan was made for.
+--@grant public
+create or replace function tenancy._plan_shape()
+returns integer
 language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
+immutable
+parallel safe
 as $fn$
 begin
-    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('tenancy.tenants'), 0);
-    perform pg_catalog.nextval('tenancy._tenants_version'::regclass);
-    perform tenancy._version_write(pg_catalog.pg_current_xact_id()::text);
-    return null;
+    return case when 'tenancy_customer' = any(pg_catalog.current_schemas(false)) then 2 end;
 end
 $fn$;
 
-create or replace trigger tenants_version
-after insert or update or delete or truncate on tenancy.tenants
-for each statement execute function tenancy._tenants_bump();
-
--- The nonce set_tenant holds while it calls _tenant_info: nobody else can make _tenant_info answer.
-create or replace function tenancy._info_nonce_ok(p_nonce text)
-returns boolean
-language plpython3u
-volatile
+-- The search_path with tenancy_customer last (p_customer) or without it.
+--@grant app
+create or replace function tenancy._shape_path(p_path text, p_customer boolean)
+returns text
+language plpgsql
+immutable
+parallel safe
 as $fn$
-#@tenancy
-return T.context.nonce_ok(T.gd, p_nonce)
+declare
+    v_path text := pg_catalog.btrim(pg_catalog.regexp_replace(
+        coalesce(p_path, ''), '(^|,)[[:space:]]*"?tenancy_customer"?[[:space:]]*(?=,|$)', '', 'g'
+    ), ', ');
+begin
+    if p_customer then
+        return case when v_path = '' then 'tenancy_customer' else v_path || ', tenancy_customer' end;
+    end if;
+    return v_path;
+end
 $fn$;
 
--- Tier, status and visible set of one tenant, past RLS (the cache-miss path of set_tenant), and
--- whether this snapshot saw the latest tenants write finished (fresh), or is older than it in a
--- REPEATABLE READ or SERIALIZABLE transaction (stale). Answers only set_tenant's own call: an
--- application role calling it directly gets 42501 (it would list any partner's customers).
+-- Put the search_path in the shape of the context just set (only where it changes).
 --@grant app
-create or replace function tenancy._tenant_info(
-    p_tenant uuid, p_nonce text, p_xid text,
-    out tier smallint, out status text, out visible uuid[], out fresh boolean, out stale boolean
+create or replace function tenancy._set_shape(p_customer boolean, p_local boolean)
+returns void
+language plpgsql
+volatile
+as $fn$
+declare
+    v_now text := pg_catalog.current_setting('search_path');
+    v_want text := tenancy._shape_path(v_now, p_customer);
+begin
+    if v_want is distinct from v_now then
+        v_now := pg_catalog.set_config('search_path', v_want, p_local);
+    end if;
+end
+$fn$;
+
+-- The verifiers: called by the policies once per statement (in an InitPlan), never per row, with
+-- the setting and the transaction's start passed in. No SQL runs in them (`#@tenancy nospi`): they
+-- run in parallel mode too. Each answers null for a value in tenancy.ctx that is not a context in
+-- force here (forged); the policies then ask tenancy._ctx_forged_audit, which writes the audit line.
+-- Not SECURITY DEFINER: the registry is per backend.
+
+-- (tenant, tier) of the context in force; (null, null) without one; null when forged.
+--@grant public
+create or replace function tenancy._ctx(p_token text, p_xact double precision)
+returns tenancy._context
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy nospi
+if not p_token:
+    return (None, None)
+reg = None if T is None else T.gd.get("tenancy.ctx")
+e = None if reg is None else reg.entries.get(p_token)
+if e is None or (e[3] and e[4] != p_xact):
+    return None
+return (e[0], e[1])
+$fn$;
+
+-- The visible set as an array literal: '{}' without a context and for tier 0 (its rows come
+-- through the policies of tenancy_platform); null when forged.
+--@grant public
+create or replace function tenancy._ctx_visible(p_token text, p_xact double precision)
+returns text
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy nospi
+if not p_token:
+    return "{}"
+reg = None if T is None else T.gd.get("tenancy.ctx")
+e = None if reg is None else reg.entries.get(p_token)
+if e is None or (e[3] and e[4] != p_xact):
+    return None
+return e[2]
+$fn$;
+
+-- A tier-0 context is in force: false without a context or for another tier; null when forged.
+--@grant public
+create or replace function tenancy._ctx_root(p_token text, p_xact double precision)
+returns boolean
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy nospi
+if not p_token:
+    return False
+reg = None if T is None else T.gd.get("tenancy.ctx")
+e = None if reg is None else reg.entries.get(p_token)
+if e is None or (e[3] and e[4] != p_xact):
+    return None
+return e[1] == 0
+$fn$;
+
+-- The verifier of a customer-shaped plan (an equality on the tenant column): the tenant of a
+-- tier-2 context; null without a context and for tier 0 (whose rows come through the platform
+-- policies) and when forged; a tier-1 context is refused (TN007), never answered with no rows: the
+-- plan was made for another shape (a cursor opened before the context changed).
+--@grant public
+create or replace function tenancy._ctx_customer(p_token text, p_xact double precision)
+returns uuid
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy nospi
+if not p_token:
+    return None
+reg = None if T is None else T.gd.get("tenancy.ctx")
+e = None if reg is None else reg.entries.get(p_token)
+if e is None or (e[3] and e[4] != p_xact) or e[1] == 0:
+    return None
+if e[1] == 2:
+    return e[0]
+plpy.error(
+    f"this statement's plan was made for a tier-2 context and cannot run under the tier-{e[1]} context of tenant "
+    f"{e[0]}",
+    hint="Run the statement again: it is planned anew. A cursor opened under another context must be reopened; "
+    "a search_path that names tenancy_customer by hand must not be used for other contexts.",
+    sqlstate="TN007",
 )
-returns record
+$fn$;
+
+-- Whether a value in tenancy.ctx is forged (not a context in force in this session).
+--@grant public
+create or replace function tenancy._ctx_forged(p_token text, p_xact double precision)
+returns boolean
+language plpython3u
+stable
+parallel restricted
+as $fn$
+#@tenancy nospi
+if not p_token:
+    return False
+reg = None if T is None else T.gd.get("tenancy.ctx")
+e = None if reg is None else reg.entries.get(p_token)
+return e is None or (e[3] and e[4] != p_xact)
+$fn$;
+
+-- Asked by the policies when a verifier answered null: writes one audit line for a forged value
+-- (role, session user, database and client address filled by tenancy._audit) and answers false.
+-- PL/pgSQL: the line needs SQL, which PL/Python cannot run in parallel mode.
+--@grant public
+create or replace function tenancy._ctx_forged_audit(p_token text, p_xact double precision)
+returns boolean
+language plpgsql
+stable
+parallel restricted
+as $fn$
+begin
+    if coalesce(p_token, '') <> '' and tenancy._ctx_forged(p_token, p_xact) then
+        perform tenancy._audit(
+            'forged_context', 'tenancy.ctx=' || p_token,
+            'the tenancy.ctx setting holds a value that is not a context in force in this session (typed by hand, '
+            || 'copied from another session, or a transaction context replayed after its transaction ended); '
+            || 'treated as no context',
+            'TN007'
+        );
+    end if;
+    return false;
+end
+$fn$;
+
+-- The context in force, audited when forged. Plain SQL, inlined into its callers.
+--@grant public
+create or replace function tenancy._current()
+returns tenancy._context
+language sql
+stable
+parallel restricted
+as $fn$
+    select coalesce(
+        tenancy._ctx(pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())),
+        case when tenancy._ctx_forged_audit(
+            pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())
+        ) then null::tenancy._context else (null, null)::tenancy._context end
+    )
+$fn$;
+
+-- The xid8 of an xid seen in this snapshot's epoch (xmax of a row version, for _enter_tenant's check).
+create or replace function tenancy._xid8(p_xid xid, p_snap pg_catalog.pg_snapshot)
+returns xid8
+language sql
+immutable
+parallel safe
+as $fn$
+    select (case when v.full > v.top then v.full - 4294967296 else v.full end)::text::xid8
+    from (select (((pg_catalog.pg_snapshot_xmax(p_snap)::text::bigint >> 32) << 32) | p_xid::text::bigint) as full,
+        pg_catalog.pg_snapshot_xmax(p_snap)::text::bigint as top) v
+$fn$;
+
+-- Validate a tenant for the role p_user (the caller's current_user: the login or a role it
+-- belongs to) and mint its context: {token, tier}, or {sqlstate, message, hint} for a refusal,
+-- already written to the audit log. SECURITY DEFINER: it reads tenancy.tenants past row-level
+-- security (a tenant is checked before there is a context to see it by). Calling it directly gives
+-- no more than set_tenant does (it returns only what set_tenant would set).
+--@grant app
+create or replace function tenancy._enter_tenant(p_tenant uuid, p_local boolean, p_user name, p_via text)
+returns text[]
 language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
 declare
-    v_xid xid8 := coalesce(nullif(p_xid, ''), '0')::xid8;
+    v_tier smallint;
+    v_status text;
+    v_visible text;
+    v_bypass boolean;
+    v_token text;
+    v_snap pg_catalog.pg_snapshot;
+    v_asked text := pg_catalog.format('%s(%s, local => %s)', p_via, coalesce(p_tenant::text, 'NULL'),
+        case when p_local then 'true' else 'false' end);
 begin
-    if not tenancy._info_nonce_ok(p_nonce) then
-        raise exception 'tenancy._tenant_info is set_tenant''s own: it answers no other caller'
-            using errcode = '42501';
+    -- p_user is asked for the role checks only where the login could act as it (set role): a
+    -- SECURITY DEFINER function that calls set_tenant does not lend the login its owner's roles,
+    -- and a direct call naming another role is answered for the login itself
+    if p_user is distinct from session_user
+       and not coalesce(pg_catalog.pg_has_role(session_user, pg_catalog.to_regrole(p_user::text), 'MEMBER'), false) then
+        p_user := session_user;
     end if;
-    fresh := v_xid = '0'::xid8 or pg_catalog.pg_visible_in_snapshot(v_xid, pg_catalog.pg_current_snapshot());
-    stale := not fresh and v_xid is distinct from pg_catalog.pg_current_xact_id_if_assigned()
-        and pg_catalog.current_setting('transaction_isolation') in ('repeatable read', 'serializable');
-    select t.tier, t.status into tier, status from tenancy.tenants t where t.id = p_tenant;
-    if tier = 2 then
-        visible := array[p_tenant];
-    elsif tier = 1 then
-        visible := array(
-            select t.id from tenancy.tenants t where t.id = p_tenant or t.parent_id = p_tenant order by t.id
-        );
+    -- a strict role (tenancy_strict, not a superuser; the login or the caller) needs the pass that
+    -- set_tenant_from_jwt grants for the tenant of a verified token
+    if (pg_catalog.pg_has_role(session_user, 'tenancy_strict', 'MEMBER')
+        or pg_catalog.pg_has_role(p_user, 'tenancy_strict', 'MEMBER'))
+       and exists (select from pg_catalog.pg_authid r
+                   where r.rolname in (session_user, p_user) and not r.rolsuper
+                     and pg_catalog.pg_has_role(r.oid, 'tenancy_strict', 'MEMBER'))
+       and not tenancy._take_pass(p_tenant) then
+        perform tenancy._audit('refused_context', v_asked, 'strict role', 'TN007', p_user);
+        return array['TN007',
+            pg_catalog.format('role %s is a strict role: it may take a context only from an identity token, not with '
+                '%s()', p_user, p_via),
+            'Verify the user''s token with tenancy.set_tenant_from_jwt(token); a strict role is made with '
+            'tenancy.grant_app(role, strict => true).'];
     end if;
+    -- a pooled role (tenancy_pooled): a session context would outlive the transaction into the next
+    -- client of the pooled server connection
+    if not p_local
+       and (pg_catalog.pg_has_role(session_user, 'tenancy_pooled', 'MEMBER')
+            or pg_catalog.pg_has_role(p_user, 'tenancy_pooled', 'MEMBER'))
+       and exists (select from pg_catalog.pg_authid r
+                   where r.rolname in (session_user, p_user) and not r.rolsuper
+                     and pg_catalog.pg_has_role(r.oid, 'tenancy_pooled', 'MEMBER')) then
+        perform tenancy._audit('refused_context', v_asked, 'session context for a pooled role', 'TN007', p_user);
+        return array['TN007',
+            pg_catalog.format('role %s is a pooled role: it may not take a session context with %s(..., local => '
+                'false), which would outlive the transaction into the next client of the pooled connection', p_user,
+                p_via),
+            pg_catalog.format('Call %s(..., local => true) inside the transaction.', p_via)];
+    end if;
+    select t.tier, t.status into v_tier, v_status from tenancy.tenants t where t.id = p_tenant;
+    if v_tier is null then
+        perform tenancy._audit('refused_context', v_asked, 'unknown tenant', 'TN001', p_user);
+        return array['TN001',
+            case when p_tenant is null then pg_catalog.format('unknown tenant NULL: %s needs a tenant id', p_via)
+                else pg_catalog.format('unknown tenant %s: no tenant has this id', p_tenant) end,
+            'Look the id up with tenancy.tenant_id(path) or tenancy.resolve_domain(host).'];
+    end if;
+    -- REPEATABLE READ / SERIALIZABLE: a snapshot older than a change of this tenant (or of a child
+    -- of a partner) would answer from before it; refused rather than trusted (docs/security.md)
+    if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+        v_snap := pg_catalog.pg_current_snapshot();
+        if exists (
+            select from tenancy.tenants t
+            where (t.id = p_tenant or (v_tier = 1 and t.parent_id = p_tenant))
+              and t.xmax::text <> '0'
+              and not pg_catalog.pg_visible_in_snapshot(tenancy._xid8(t.xmax, v_snap), v_snap)
+        ) then
+            return array['40001',
+                pg_catalog.format('tenant %s cannot be checked in this transaction: tenancy.tenants changed after its '
+                    'snapshot was taken (%s)', p_tenant, pg_catalog.current_setting('transaction_isolation')),
+                'Retry the transaction, or call set_tenant before its first query.'];
+        end if;
+    end if;
+    if v_status <> 'active' then
+        perform tenancy._audit('refused_context', v_asked, 'tenant is suspended', 'TN002', p_user);
+        return array['TN002', pg_catalog.format('tenant %s is suspended: no context can be set for it', p_tenant),
+            'A suspended tenant still resolves (resolve_domain) so a suspension page can be shown; set its status to '
+            'active in tenancy.tenants to let it in again.'];
+    end if;
+    if v_tier = 0 and not pg_catalog.pg_has_role(p_user, 'tenancy_platform', 'MEMBER') then
+        perform tenancy._audit('refused_context', v_asked, 'not a member of tenancy_platform', 'TN007', p_user);
+        return array['TN007',
+            pg_catalog.format('role %s may not take the tier-0 (platform) context of tenant %s: it is not a member of '
+                'tenancy_platform', p_user, p_tenant),
+            'A platform login is granted with tenancy.grant_platform(role).'];
+    end if;
+    if v_tier = 1 then
+        select pg_catalog.array_agg(t.id order by t.id)::text into v_visible
+        from tenancy.tenants t where t.id = p_tenant or t.parent_id = p_tenant;
+    end if;
+    v_token := tenancy._mint(p_tenant, v_tier, v_visible, p_local, pg_catalog.date_part('epoch', pg_catalog.now()));
+    select r.rolsuper or r.rolbypassrls into v_bypass from pg_catalog.pg_authid r where r.rolname = p_user;
+    if v_bypass then
+        raise warning 'role % bypasses row-level security (superuser or BYPASSRLS): every row of every tenant stays '
+            'visible to it, whatever the context; % sets only current_tenant() and the tenant column''s default',
+            p_user, v_asked
+            using hint = 'Connect the application as a role made with tenancy.grant_app(role).';
+    end if;
+    return array[v_token, v_tier::text];
 end
 $fn$;
 
--- Verifiers: called once per statement by the policies (inside an InitPlan), never per row, with
--- the setting passed in so that no SQL runs in them (they work in parallel mode and in any
--- snapshot; a forged token is logged with plpy.log). Not SECURITY DEFINER: GD is per backend.
---@grant public
-create or replace function tenancy._ctx(p_token text)
-returns tenancy._context
-language plpython3u
-stable
-parallel restricted
-as $fn$
-#@tenancy
-ctx = T.context.current(T.gd, p_token, plpy.log)
-return (None, None) if ctx is None else (ctx.tenant, ctx.tier)
-$fn$;
-
---@grant public
-create or replace function tenancy._ctx_visible(p_token text)
-returns uuid[]
-language plpython3u
-stable
-parallel restricted
-as $fn$
-#@tenancy
-ctx = T.context.current(T.gd, p_token, plpy.log)
-return None if ctx is None else ctx.visible
-$fn$;
-
---@grant public
-create or replace function tenancy._ctx_root(p_token text)
-returns boolean
-language plpython3u
-stable
-parallel restricted
-as $fn$
-#@tenancy
-ctx = T.context.current(T.gd, p_token, plpy.log)
-return ctx is not None and ctx.tier == 0
-$fn$;
-
--- The verifiers of the shaped policies: the customer's tenant for an equality (null without a
--- context, and for tier 0, whose rows come through the platform policies), and the no-row-test of
--- the platform shape; a context of another tier is refused (TN007), never answered with no rows.
---@grant public
-create or replace function tenancy._ctx_shaped(p_token text, p_shape integer)
-returns uuid
-language plpython3u
-stable
-parallel restricted
-as $fn$
-#@tenancy
-try:
-    ctx = T.context.for_shape(T.context.current(T.gd, p_token, plpy.log), p_shape)
-except T.context.StalePlan as exc:
-    plpy.error(str(exc), hint=T.context.STALE_HINT, sqlstate="TN007")
-return None if ctx is None or ctx.tier == 0 else ctx.tenant
-$fn$;
-
--- The plan shape (plpython/context.py): the tier of the live context, folded by the planner into
--- each plan (IMMUTABLE on purpose); every cached plan is invalidated when it changes, and each
--- shaped policy checks it again at run time.
---@grant public
-create or replace function tenancy._plan_shape()
-returns integer
-language plpython3u
-immutable
-parallel restricted
-as $fn$
-#@tenancy
-st = T.gd.get(T.context.STATE_KEY)
-return None if st is None else st.shape
-$fn$;
-
--- Shape 1, a partner's plans: the partner and its visible set, folded into each plan as constants
--- (IMMUTABLE on purpose, like _plan_shape; another partner's context invalidates the cached plans),
--- so a partner's statement builds no array at run time and a filter on the set is hashed.
---@grant public
-create or replace function tenancy._plan_partner()
-returns uuid
-language plpython3u
-immutable
-parallel restricted
-as $fn$
-#@tenancy
-ctx = T.context.plan_partner(T.gd)
-return None if ctx is None else ctx.tenant
-$fn$;
-
---@grant public
-create or replace function tenancy._plan_visible()
-returns uuid[]
-language plpython3u
-immutable
-parallel restricted
-as $fn$
-#@tenancy
-ctx = T.context.plan_partner(T.gd)
-return None if ctx is None else ctx.visible
-$fn$;
-
--- The run-time guard of a partner-shaped plan (once per statement, an InitPlan): true in the
--- context of the partner the plan was made for, false without a context or in a tier-0 one (whose
--- rows come through the platform policies), TN007 in any other (a cursor opened before a change).
---@grant public
-create or replace function tenancy._ctx_partner(p_token text, p_partner uuid)
-returns boolean
-language plpython3u
-stable
-parallel restricted
-as $fn$
-#@tenancy
-try:
-    return T.context.for_partner(T.context.current(T.gd, p_token, plpy.log), p_partner)
-except T.context.StalePlan as exc:
-    plpy.error(str(exc), hint=T.context.STALE_HINT, sqlstate="TN007")
-$fn$;
-
--- Validates and issues a context: {token}, or {sqlstate, message, hint} on a refusal (already
--- written to the audit log). It reads everything it checks itself (no version or time passed in),
--- so calling it directly gives no more than set_tenant does.
---@grant app
-create or replace function tenancy._set_tenant(p_tenant uuid, p_local boolean)
-returns text[]
+-- Record a validated context in the backend's registry (plpython/context.py) and return its
+-- token. Only _enter_tenant calls it (no grant: the extension owner's).
+create or replace function tenancy._mint(
+    p_tenant uuid, p_tier smallint, p_visible text, p_local boolean, p_xact double precision
+)
+returns text
 language plpython3u
 volatile
 as $fn$
 #@tenancy
-# issue 17: a strict role passes only inside set_tenant_from_jwt (plpython/strict.py)
-refused = T.strict.refusal(plpy, T.gd, p_tenant, bool(p_local))
-if refused is not None:
-    return refused
-return T.context.set_tenant(plpy, T.gd, p_tenant, bool(p_local))
+return T.context.mint(T.gd, p_tenant, p_tier, p_visible, bool(p_local), p_xact)
+$fn$;
+
+-- The pass of set_tenant_from_jwt for this tenant (plpython/strict.py): taken, so gone afterwards.
+create or replace function tenancy._take_pass(p_tenant uuid)
+returns boolean
+language plpython3u
+volatile
+as $fn$
+#@tenancy
+return T.strict.take_pass(T.gd, p_tenant)
 $fn$;
 
 -- The PL/Python functions answer {value} or {sqlstate, message[, hint[, detail]]}, and this raises
@@ -235,67 +376,89 @@ begin
 end
 $fn$;
 
--- One PL/Python call and one set_config. A session context is set with is_local = false, a
--- transaction context with is_local = true, on the same setting, so PostgreSQL itself puts the
--- session's token back when the transaction ends. PL/pgSQL rather than an inlined SQL function:
--- its statements are planned once per backend, where an SQL body (and the SQL functions it calls)
--- would be parsed again for every statement that is planned, i.e. every simple-protocol call.
+-- set_tenant and set_tenant_for_domain: route (placements), validate and mint (_enter_tenant), then one
+-- set_config of tenancy.ctx (is_local for a transaction context, so PostgreSQL itself puts the
+-- session's value back when the transaction ends) and the search_path's shape. p_via names the
+-- public function in messages.
+--@grant app
+create or replace function tenancy._set_tenant(p_tenant uuid, p_local boolean, p_via text)
+returns uuid
+language plpgsql
+volatile
+as $fn$
+declare
+    v_local boolean := coalesce(p_local, false);
+    v_res text[];
+    v_set text;
+begin
+    -- placements: while this database never had a placement, one sequence read
+    if pg_catalog.pg_sequence_last_value('tenancy._placements_version'::regclass) is not null then
+        perform tenancy._route_placed(p_tenant, v_local);
+    end if;
+    v_res := tenancy._enter_tenant(p_tenant, v_local, current_user, p_via);
+    if pg_catalog.cardinality(v_res) <> 2 then
+        perform tenancy._result_or_raise(v_res);
+    end if;
+    -- outside a transaction block: what a function can see of it is a statement that began the
+    -- transaction (simple protocol; docs/poolers.md says where this cannot be seen)
+    if v_local and pg_catalog.statement_timestamp() = pg_catalog.now() then
+        raise warning '%(%, local => true) outside a transaction block: the context ends with this statement', p_via,
+            p_tenant
+            using hint = 'Call it after BEGIN, in the transaction whose queries need the context.';
+    end if;
+    -- assignments, not PERFORM: simple expressions, evaluated without a query through SPI
+    v_set := pg_catalog.set_config('tenancy.ctx', v_res[1], v_local);
+    perform tenancy._set_shape(v_res[2] = '2', v_local);
+    return tenancy._citus_propagate(p_tenant, v_local); -- citus
+end
+$fn$;
+
 --@grant app
 create or replace function tenancy.set_tenant(tenant uuid, local boolean default false)
 returns uuid
 language plpgsql
 volatile
 as $fn$
-declare
-    v_local boolean := coalesce(set_tenant.local, false);
-    v_res text[];
-    v_set text;
 begin
-    -- placements (issue 16): while this database never had a placement, one sequence read
-    if pg_catalog.pg_sequence_last_value('tenancy._placements_version'::regclass) is not null then
-        perform tenancy._route_placed(set_tenant.tenant, v_local);
-    end if;
-    v_res := tenancy._set_tenant(set_tenant.tenant, v_local);
-    if v_res is null or pg_catalog.cardinality(v_res) <> 1 then
-        perform tenancy._result_or_raise(v_res);
-    end if;
-    -- an assignment, not PERFORM: a simple expression, evaluated without a query through SPI
-    v_set := pg_catalog.set_config('tenancy.ctx', v_res[1], v_local);
-    return tenancy._citus_propagate(set_tenant.tenant, v_local); -- citus (issue 15)
+    return tenancy._set_tenant(set_tenant.tenant, set_tenant.local, 'set_tenant');
 end
 $fn$;
 
 comment on function tenancy.set_tenant(uuid, boolean) is
-'Validate a tenant (TN001 unknown, TN002 suspended, TN007 tier 0 without tenancy_platform) and make it the context: '
-'for the session, or with local => true until the end of the transaction (for transaction pooling). Returns the id.';
+'Validate a tenant (TN001 unknown, TN002 suspended, TN007 tier 0 without tenancy_platform, a strict role, or a '
+'session context for a pooled role) and make it the context: for the session, or with local => true until the end '
+'of the transaction (for transaction pooling). Returns the id.';
 
 --@grant app
 create or replace function tenancy.reset_tenant()
+returns void
+language plpgsql
+volatile
+as $fn$
+declare
+    v_set text;
+begin
+    v_set := pg_catalog.set_config('tenancy.ctx', '', false);
+    perform tenancy._forget();
+    perform tenancy._set_shape(false, false);
+    perform tenancy._citus_propagate(null, false); -- citus: the signed context too
+end
+$fn$;
+
+comment on function tenancy.reset_tenant() is
+'Clear the tenant context (session and transaction). Every context taken before is dead afterwards, also when the '
+'transaction that calls it rolls back (as for DISCARD).';
+
+-- What reset_tenant adds to clearing the setting: every context this backend minted is forgotten,
+-- so a value captured before (by a pooled connection's previous client, say) is no context.
+--@grant app
+create or replace function tenancy._forget()
 returns void
 language plpython3u
 volatile
 as $fn$
 #@tenancy
-T.context.reset(T.gd)
-plan = T.gd.get("tenancy.plan.reset")
-if plan is None:
-    plan = T.gd["tenancy.plan.reset"] = plpy.prepare("select pg_catalog.set_config('tenancy.ctx', '', false)")
-plpy.execute(plan)
-plpy.execute("select tenancy._citus_propagate(null, false)")  # citus (issue 15): the signed context too
-$fn$;
-
-comment on function tenancy.reset_tenant() is
-'Clear the tenant context (session and transaction). Every context taken before is dead afterwards.';
-
--- The context in force. Plain SQL, so the planner inlines it (no function-call layer).
---@grant public
-create or replace function tenancy._current()
-returns tenancy._context
-language sql
-stable
-parallel restricted
-as $fn$
-    select tenancy._ctx(pg_catalog.current_setting('tenancy.ctx', true))
+T.context.forget(T.gd)
 $fn$;
 
 --@grant app
@@ -324,9 +487,8 @@ $fn$;
 comment on function tenancy.current_tier() is
 'The tier of the current context (0 platform, 1 partner, 2 customer), or null when there is no context.';
 
--- Policy helpers, inlined into each policy's scalar subquery (an InitPlan: once per statement).
--- For tier 0 the visible set is null: the tier-0 rows come through the policy of tenancy_platform,
--- so a platform query never compares each row against an array of every tenant.
+-- Policy helpers kept for the platform and Citus policies and for the guards (the generated
+-- policies call the verifiers directly, so that planning does not inline a wrapper).
 --@grant public
 create or replace function tenancy._policy_visible()
 returns uuid[]
@@ -334,7 +496,12 @@ language sql
 stable
 parallel restricted
 as $fn$
-    select tenancy._ctx_visible(pg_catalog.current_setting('tenancy.ctx', true))
+    select coalesce(
+        tenancy._ctx_visible(pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())),
+        case when tenancy._ctx_forged_audit(
+            pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())
+        ) then null end
+    )::uuid[]
 $fn$;
 
 --@grant public
@@ -344,19 +511,12 @@ language sql
 stable
 parallel restricted
 as $fn$
-    select tenancy._ctx_root(pg_catalog.current_setting('tenancy.ctx', true))
-$fn$;
-
--- The customer's tenant as the shape-2 policy reads it (the generated policies call
--- tenancy._ctx_shaped directly, so that planning does not inline a wrapper; kept for measuring).
---@grant public
-create or replace function tenancy._policy_tenant()
-returns uuid
-language sql
-stable
-parallel restricted
-as $fn$
-    select tenancy._ctx_shaped(pg_catalog.current_setting('tenancy.ctx', true), 2)
+    select coalesce(
+        tenancy._ctx_root(pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())),
+        tenancy._ctx_forged_audit(
+            pg_catalog.current_setting('tenancy.ctx', true), pg_catalog.date_part('epoch', pg_catalog.now())
+        )
+    )
 $fn$;
 
 --@grant public
@@ -408,8 +568,8 @@ begin
     if v_tenant is null then
         raise exception 'no tenant context: %', p_needed_by
             using errcode = 'TN003',
-            hint = 'Call tenancy.set_tenant(id) or tenancy.set_tenant_for_domain(host) first, or give the tenant '
-                'column a value.';
+            hint = 'Every write to a scoped table needs a tenant context: call tenancy.set_tenant(id, local => true) '
+                '(or set_tenant_for_domain, set_tenant_from_jwt) in the transaction first.';
     end if;
     return v_tenant;
 end

@@ -9,7 +9,6 @@ create or replace function tenancy._normalize_host_py(p_host text)
 returns text[]
 language plpython3u
 immutable
-parallel safe
 as $fn$
 #@tenancy
 try:
@@ -26,7 +25,6 @@ create or replace function tenancy._normalize_host_full(p_host text)
 returns text
 language plpgsql
 immutable
-parallel safe
 as $fn$
 declare
     v_host text;
@@ -108,7 +106,6 @@ create or replace function tenancy.normalize_host(host text)
 returns text
 language sql
 immutable
-parallel safe
 as $fn$
     select case
         when pg_catalog.textregexeq(host, '^([a-z0-9]+(-+[a-z0-9]+)*\.)*[a-z][a-z0-9]*(-+[a-z0-9]+)*$')
@@ -131,7 +128,6 @@ create or replace function tenancy._normalize_domain(p_domain text)
 returns text
 language plpgsql
 immutable
-parallel safe
 set search_path = pg_catalog, pg_temp
 as $fn$
 declare
@@ -291,7 +287,7 @@ begin
             using errcode = 'TN005',
             hint = 'Map it in tenancy.domain_mappings (status active), or look the tenant up another way.';
     end if;
-    return tenancy.set_tenant(v_id, local);
+    return tenancy._set_tenant(v_id, local, 'set_tenant_for_domain');
 end
 $fn$;
 

@@ -37,17 +37,18 @@ as $fn$
 $fn$;
 
 -- The policies of one table (name, command, role, using, with check) for a catalog entry: the one
--- generator (check() and the guards compare against it). The context is read through scalar
--- subqueries, which PostgreSQL evaluates once per statement (an InitPlan). The read policy is
--- shaped by tenancy._plan_shape(), an IMMUTABLE function the planner folds (plpython/context.py):
--- shape 2 (a customer) compares the tenant column with an equality, an index condition usable in
--- order; shape 1 (a partner) with = ANY of its visible set folded into the plan as a constant,
--- guarded once per statement; shape 0 (platform) has no per-row test (the rows come through the
--- tenancy_platform policies); any other shape (a partner with a very large set), or none, compares
--- with = ANY (the visible set from the context), valid in every context.
+-- generator (check() and the guards compare against it). Two sets of expressions, the same
+-- semantics: plain PostgreSQL reads the context through scalar subqueries, which PostgreSQL
+-- evaluates once per statement (an InitPlan); where Citus is installed, through functions
+-- (create_distributed_table refuses subqueries in policies; docs/citus.md).
+-- The read policy of plain PostgreSQL has the plan shape folded in (tenancy._plan_shape(), from
+-- the search_path; docs/decisions/0002-context-core-v3.md): a customer plan compares the tenant
+-- column with an equality, an index condition usable in order; every other plan with = any(the
+-- visible set), valid for every context. A verifier answers null for a forged value: the policy then
+-- asks _ctx_forged_audit, which writes the audit line.
 -- The tier-0 case is a separate policy for tenancy_platform only, so no OR branch reaches
 -- application roles.
---@grant public
+--@grant app
 create or replace function tenancy._policy_defs(
     p_rel regclass, p_column name, p_write_scope text, p_shared boolean
 )
@@ -58,40 +59,52 @@ set search_path = pg_catalog, pg_temp
 as $fn$
 declare
     v_col text := pg_catalog.quote_ident(p_column);
-    v_rel text := pg_catalog.quote_literal(p_rel::text);
     v_vis text;
     v_mod text;
-    -- the verifiers are called directly, not through the SQL wrappers (tenancy._policy_*): a wrapper
-    -- is inlined, i.e. its body parsed again, every time a statement is planned
-    v_tok text := 'pg_catalog.current_setting(''tenancy.ctx'', true)';
-    v_root text := pg_catalog.format('(select tenancy._ctx_root(%s))', v_tok);
+    v_root text;
+    v_has text;
+    v_own text;
+    v_any text;
     v_write text;
     v_platform_write text;
+    -- the setting and the transaction's start, as the verifiers take them
+    v_args text := 'pg_catalog.current_setting(''tenancy.ctx'', true), pg_catalog.date_part(''epoch'', pg_catalog.now())';
+    v_forged text;
 begin
-    if tenancy._citus_on() then return query select * from tenancy._policy_defs_citus(p_rel, p_column, p_write_scope, p_shared); return; end if; -- citus (issue 15): no subqueries where Citus is installed
-    v_vis := pg_catalog.format(
-        'case tenancy._plan_shape() when 2 then %1$s = (select tenancy._ctx_shaped(%2$s, 2)) '
-        'when 1 then (%1$s = any(tenancy._plan_visible()) '
-        'and (select tenancy._ctx_partner(%2$s, tenancy._plan_partner()))) '
-        'when 0 then (select tenancy._ctx_shaped(%2$s, 0) is not null) '
-        'else %1$s = any((select tenancy._ctx_visible(%2$s))::uuid[]) end',
-        v_col, v_tok
-    );
+    if tenancy._citus_on() then
+        -- the table named by name: a regclass literal would be resolved on a worker before Citus
+        -- creates the table there
+        v_vis := pg_catalog.format('%s = any(tenancy._citus_visible())', v_col);
+        v_root := 'tenancy._citus_is_root()';
+        v_has := 'tenancy._citus_has_context()';
+        v_own := pg_catalog.format('%s = tenancy._citus_write_tenant(%L)', v_col, p_rel::text);
+        v_any := pg_catalog.format('%s = any(tenancy._citus_write_visible(%L))', v_col, p_rel::text);
+    else
+        v_forged := pg_catalog.format('tenancy._ctx_forged_audit(%s)', v_args);
+        v_vis := pg_catalog.format(
+            'case tenancy._plan_shape() when 2 then %1$s = (select coalesce(tenancy._ctx_customer(%2$s), '
+            'case when %3$s then null::uuid end)) '
+            'else %1$s = any((select coalesce(tenancy._ctx_visible(%2$s), case when %3$s then null end))::uuid[]) end',
+            v_col, v_args, v_forged
+        );
+        v_root := pg_catalog.format('(select coalesce(tenancy._ctx_root(%s), %s))', v_args, v_forged);
+        v_has := '(select tenancy._policy_has_context())';
+        v_own := pg_catalog.format('%s = (select tenancy._policy_write_tenant(%L::regclass))', v_col, p_rel::text);
+        v_any := pg_catalog.format(
+            '%s = any((select tenancy._policy_write_visible(%L::regclass))::uuid[])', v_col, p_rel::text
+        );
+    end if;
     -- update and delete: the visible rows, never the shared ones (written in a tier-0 context only,
     -- through the tenancy_platform policies); without a context TN003 rather than zero rows
-    v_mod := pg_catalog.format(
-        '%s = any((select tenancy._policy_write_visible(%s::regclass))::uuid[])', v_col, v_rel
-    );
+    v_mod := v_any;
     if p_shared then
-        v_vis := pg_catalog.format('(%s or (%s is null and (select tenancy._policy_has_context())))', v_vis, v_col);
+        v_vis := pg_catalog.format('(%s or (%s is null and %s))', v_vis, v_col, v_has);
     end if;
     if p_write_scope = 'own' then
-        v_write := pg_catalog.format('%s = (select tenancy._policy_write_tenant(%s::regclass))', v_col, v_rel);
+        v_write := v_own;
         v_platform_write := v_write;
     else
-        v_write := pg_catalog.format(
-            '%s = any((select tenancy._policy_write_visible(%s::regclass))::uuid[])', v_col, v_rel
-        );
+        v_write := v_any;
         v_platform_write := pg_catalog.format('(%s and %s is not null)', v_root, v_col);
     end if;
     if p_shared then
@@ -126,7 +139,7 @@ $fn$;
 
 -- A relation and, when it is partitioned, every partition below it (pg_partition_tree gives no
 -- row for a table that is neither partitioned nor a partition).
---@grant public
+--@grant app
 create or replace function tenancy._tree(p_rel regclass)
 returns setof regclass
 language sql
@@ -397,7 +410,7 @@ comment on function tenancy.refresh_policies() is
 'tables. A permissive policy tenancy did not generate is kept but reported (WARNING; check() lists it).';
 
 -- Every registered table and each of its partitions, with the registered root and tenant column.
---@grant public
+--@grant app
 create or replace function tenancy._scope()
 returns table (rel regclass, root regclass, col name)
 language sql

@@ -11,7 +11,7 @@ as $fn$
 $fn$;
 
 -- The registered table a relation belongs to: itself or its nearest registered ancestor.
---@grant public
+--@grant app
 create or replace function tenancy._registered_root(p_rel oid)
 returns regclass
 language sql
@@ -32,7 +32,7 @@ as $fn$
 $fn$;
 
 -- The generated policies a relation of a registered tree (the table or a partition) lacks.
---@grant public
+--@grant app
 create or replace function tenancy._missing_policies(p_rel regclass)
 returns setof text
 language sql
@@ -48,7 +48,7 @@ $fn$;
 
 -- Policies on one relation of a registered tree that its registration does not generate (a policy
 -- with a generated name that this registration does not generate counts as foreign too).
---@grant public
+--@grant app
 create or replace function tenancy._foreign_policies(p_rel regclass)
 returns table (policy_name name, permissive boolean)
 language sql
@@ -430,11 +430,16 @@ end
 $fn$;
 
 -- (through EXECUTE only because sqlfluff's postgres dialect cannot parse CREATE EVENT TRIGGER).
--- Re-created by every install and upgrade: sql/prelude.sql dropped them first.
+-- Re-created by every install and upgrade: sql/prelude.sql dropped them first. Each fires only for
+-- the command tags it inspects (other DDL pays nothing); sql_drop fires for every drop, since a
+-- cascade from any kind of object (a function, a type, a schema) can take a policy with it.
 do $et$
 begin
-    execute 'create event trigger tenancy_guard_start on ddl_command_start execute function tenancy._guard_start()';
-    execute 'create event trigger tenancy_guard_ddl on ddl_command_end execute function tenancy._guard_ddl()';
+    execute 'create event trigger tenancy_guard_start on ddl_command_start when tag in (''ALTER TABLE'') '
+        'execute function tenancy._guard_start()';
+    execute 'create event trigger tenancy_guard_ddl on ddl_command_end when tag in (''ALTER POLICY'', '
+        '''CREATE POLICY'', ''ALTER TABLE'', ''CREATE TABLE'', ''CREATE TABLE AS'', ''SELECT INTO'') '
+        'execute function tenancy._guard_ddl()';
     execute 'create event trigger tenancy_guard_drop on sql_drop execute function tenancy._guard_drop()';
     execute 'create event trigger tenancy_guard_drop_extension on ddl_command_start '
         'when tag in (''DROP EXTENSION'', ''DROP SCHEMA'') execute function tenancy._guard_drop_extension()';

@@ -100,7 +100,7 @@ end
 $fn$;
 
 -- A role that row-level security does not apply to (superuser or BYPASSRLS).
---@grant public
+--@grant app
 create or replace function tenancy._escapes_rls(p_role oid)
 returns boolean
 language sql
@@ -111,7 +111,7 @@ as $fn$
 $fn$;
 
 -- User functions (not PostgreSQL's, not tenancy's) with a source text to read.
---@grant public
+--@grant app
 create or replace function tenancy._user_functions()
 returns table (fn oid, name name, src text, secdef boolean, owner oid)
 language sql
@@ -131,7 +131,7 @@ $fn$;
 -- depth of 4 calls. By name, so an overload or a same-named function in another schema counts too:
 -- it over-reports rather than misses a call written out in a body (a call built in dynamic SQL is not
 -- seen). Each body is scanned once for the names it calls, then joined by name (no regex per pair).
---@grant public
+--@grant app
 create or replace function tenancy._secdef_reach()
 returns table (secdef oid, reached oid, path text)
 language sql

@@ -1,4 +1,4 @@
--- Citus (SPEC 8, docs/citus.md): contexts the workers verify, policies Citus can propagate, and the
+-- Citus (docs/citus.md): contexts the workers verify, policies Citus can propagate, and the
 -- shard side of check(). Nothing here needs Citus to be installed: every entry point first asks
 -- tenancy._citus_on() and does nothing (or what it did before) without it.
 --
@@ -178,7 +178,7 @@ begin
 end
 $fn$;
 
---@grant public
+--@grant app
 create or replace function tenancy._citus_forget()
 returns void
 language plpython3u
@@ -210,7 +210,6 @@ create or replace function tenancy._citus_tenant_of(p_value text, p_now float8, 
 returns uuid
 language plpython3u
 stable
-parallel restricted
 as $fn$
 #@tenancy
 s = T.citus.in_force(plpy, T.gd, p_value, p_now, p_app)
@@ -222,7 +221,6 @@ create or replace function tenancy._citus_tier_of(p_value text, p_now float8, p_
 returns smallint
 language plpython3u
 stable
-parallel restricted
 as $fn$
 #@tenancy
 s = T.citus.in_force(plpy, T.gd, p_value, p_now, p_app)
@@ -234,7 +232,6 @@ create or replace function tenancy._citus_visible_of(p_value text, p_now float8,
 returns uuid[]
 language plpython3u
 stable
-parallel restricted
 as $fn$
 #@tenancy
 s = T.citus.in_force(plpy, T.gd, p_value, p_now, p_app)
@@ -250,7 +247,6 @@ create or replace function tenancy._citus_visible()
 returns uuid[]
 language sql
 stable
-parallel restricted
 as $fn$
     select case when coalesce(pg_catalog.current_setting('tenancy.sctx', true), '') = ''
         then tenancy._policy_visible()
@@ -265,7 +261,6 @@ create or replace function tenancy._citus_is_root()
 returns boolean
 language sql
 stable
-parallel restricted
 as $fn$
     select case when coalesce(pg_catalog.current_setting('tenancy.sctx', true), '') = ''
         then tenancy._policy_is_root()
@@ -280,7 +275,6 @@ create or replace function tenancy._citus_tenant()
 returns uuid
 language sql
 stable
-parallel restricted
 as $fn$
     select case when coalesce(pg_catalog.current_setting('tenancy.sctx', true), '') = ''
         then tenancy.current_tenant()
@@ -295,7 +289,6 @@ create or replace function tenancy._citus_has_context()
 returns boolean
 language sql
 stable
-parallel restricted
 as $fn$
     select tenancy._citus_tenant() is not null
 $fn$;
@@ -307,7 +300,6 @@ create or replace function tenancy._citus_write_tenant(p_table text)
 returns uuid
 language plpgsql
 stable
-parallel restricted
 as $fn$
 declare
     v_tenant uuid := tenancy._citus_tenant();
@@ -327,62 +319,8 @@ create or replace function tenancy._citus_write_visible(p_table text)
 returns uuid[]
 language sql
 stable
-parallel restricted
 as $fn$
     select case when tenancy._citus_write_tenant(p_table) is not null then tenancy._citus_visible() end
-$fn$;
-
--- The policies of _policy_defs for a database where Citus is installed: the same names, commands,
--- roles and semantics, with the context read through functions instead of scalar subqueries
--- (create_distributed_table refuses subqueries in policies, in either order). _policy_defs
--- delegates here (its one marked line), so register_table works before or after
--- create_distributed_table, and Citus copies these policies to every shard.
---@grant public
-create or replace function tenancy._policy_defs_citus(
-    p_rel regclass, p_column name, p_write_scope text, p_shared boolean
-)
-returns table (policy_name text, command text, to_role text, using_expr text, check_expr text)
-language plpgsql
-stable
-set search_path = pg_catalog, pg_temp
-as $fn$
-declare
-    v_col text := pg_catalog.quote_ident(p_column);
-    v_rel text := pg_catalog.quote_literal(p_rel::text);
-    v_vis text;
-    v_mod text;
-    v_root text := 'tenancy._citus_is_root()';
-    v_write text;
-    v_platform_write text;
-begin
-    v_vis := pg_catalog.format('%s = any(tenancy._citus_visible())', v_col);
-    v_mod := pg_catalog.format('%s = any(tenancy._citus_write_visible(%s))', v_col, v_rel);
-    if p_shared then
-        v_vis := pg_catalog.format('(%s or (%s is null and tenancy._citus_has_context()))', v_vis, v_col);
-    end if;
-    if p_write_scope = 'own' then
-        v_write := pg_catalog.format('%s = tenancy._citus_write_tenant(%s)', v_col, v_rel);
-        v_platform_write := v_write;
-    else
-        v_write := pg_catalog.format('%s = any(tenancy._citus_write_visible(%s))', v_col, v_rel);
-        v_platform_write := pg_catalog.format('(%s and %s is not null)', v_root, v_col);
-    end if;
-    if p_shared then
-        v_platform_write := pg_catalog.format('(%s or (%s is null and %s))', v_platform_write, v_col, v_root);
-    end if;
-
-    return query values
-    ('tenancy_select', 'select', 'public', v_vis, null::text),
-    ('tenancy_insert', 'insert', 'public', null, v_write),
-    ('tenancy_update', 'update', 'public', v_mod, v_write),
-    ('tenancy_delete', 'delete', 'public', v_mod, null),
-    ('tenancy_platform_select', 'select', 'tenancy_platform', v_root, null),
-    ('tenancy_platform_update', 'update', 'tenancy_platform', v_root, v_platform_write),
-    ('tenancy_platform_delete', 'delete', 'tenancy_platform', v_root, null);
-    if p_write_scope = 'visible' or p_shared then
-        return query values ('tenancy_platform_insert', 'insert', 'tenancy_platform', null::text, v_platform_write);
-    end if;
-end
 $fn$;
 
 -- check() on a Citus coordinator: every placement of every registered distributed table has RLS

@@ -1,4 +1,4 @@
--- Design tokens (SPEC §5). The pure core is plpython/tokens.py (parse, merge, aliases, rules, WCAG,
+-- Design tokens (docs/tokens.md). The pure core is plpython/tokens/ (parse, merge, aliases, rules, WCAG,
 -- CSS); plpython/token_store.py is the glue (chains, subtrees, cache, messages). Here: the tables,
 -- the governance triggers (every write to layers or rules is checked for the tenant and every
 -- descendant, whoever writes it and however), and the public functions.
@@ -424,12 +424,13 @@ begin
 end
 $fn$;
 
+-- PARALLEL UNSAFE (the default), like every PL/Python function that loads tenancy's modules: the
+-- first call in a backend runs SQL, which PL/Python cannot do in parallel mode.
 --@grant app
 create or replace function tenancy._contrast(p_fg text, p_bg text)
 returns text[]
 language plpython3u
 immutable
-parallel safe
 as $fn$
 #@tenancy
 try:
@@ -444,7 +445,6 @@ returns numeric
 language sql
 immutable
 strict
-parallel safe
 as $fn$
     select tenancy._result_or_raise(tenancy._contrast(fg, bg))::numeric
 $fn$;

@@ -60,7 +60,9 @@ begin
             -- issue 14 (50_guards.sql): register_table's refusal of permissive policies, the TRUNCATE
             -- guard and the recorded tenant index
             '_refuse_foreign_permissive', '_install_truncate_guard', '_mark_tenant_index', '_unguard',
-            '_citus_alter_default'
+            '_citus_alter_default',
+            -- the catalog helpers PUBLIC no longer executes (context core v3)
+            '_tree', '_scope', '_policy_defs', '_registered_root', '_missing_policies', '_foreign_policies'
         ])
     loop
         -- the ACL itself, not has_function_privilege: PUBLIC still has EXECUTE here (90_grants revokes it)

@@ -41,8 +41,8 @@ select ok(
 );
 select volatility_is('tenancy', 'normalize_host', array['text'], 'immutable', 'normalize_host is immutable');
 select is(
-    (select proparallel from pg_proc where oid = 'tenancy.normalize_host(text)'::regprocedure), 's',
-    'normalize_host is parallel safe'
+    (select proparallel from pg_proc where oid = 'tenancy.normalize_host(text)'::regprocedure), 'u',
+    'normalize_host is parallel unsafe (PL/Python that loads modules through SQL: docs/decisions/0004)'
 );
 select is_definer('tenancy', 'resolve_domain', array['text'], 'resolve_domain is SECURITY DEFINER');
 select volatility_is('tenancy', 'resolve_domain', array['text'], 'stable', 'resolve_domain is stable');

@@ -160,15 +160,20 @@ def test_replay_after_reset_is_no_context(app_dsn: str, tree: Tree) -> None:
         assert visible_slugs(conn) == set()
 
 
-def test_replay_after_later_set_tenant_is_no_context(app_dsn: str, tree: Tree) -> None:
-    with connect(app_dsn) as conn:
+def test_a_value_postgresql_can_restore_stays_a_context_of_its_session(app_dsn: str, tree: Tree) -> None:
+    """docs/decisions/0002: an earlier session context of this very session, set again by hand, is the
+    context it was (PostgreSQL puts such values back on rollback: they are never forgeries); a value
+    of another session, or made up, is none."""
+    with connect(app_dsn) as conn, connect(app_dsn) as other:
         conn.execute("select tenancy.set_tenant(%s)", [tree.brandsyncup])
         captured = settings(conn)
         conn.execute("select tenancy.set_tenant(%s)", [tree.initech])
         for name, value in captured.items():
             conn.execute("select set_config(%s, %s, false)", [name, value])
-        assert ctx(conn) == (None, None)
-        assert visible_slugs(conn) == set()
+        assert ctx(conn) == (tree.brandsyncup, 1)
+        for name, value in captured.items():
+            other.execute("select set_config(%s, %s, false)", [name, value])
+        assert ctx(other) == (None, None)
 
 
 def test_replay_of_a_local_context_in_a_later_transaction(app_dsn: str, tree: Tree) -> None:
@@ -183,14 +188,22 @@ def test_replay_of_a_local_context_in_a_later_transaction(app_dsn: str, tree: Tr
             assert visible_slugs(conn) == set()
 
 
-def test_replay_of_a_local_context_within_the_transaction(app_dsn: str, tree: Tree) -> None:
-    with connect(app_dsn) as conn, conn.transaction():
-        conn.execute("select tenancy.set_tenant(%s, true)", [tree.brandsyncup])
-        captured = settings(conn)
-        conn.execute("select tenancy.set_tenant(%s, true)", [tree.initech])
-        for name, value in captured.items():
-            conn.execute("select set_config(%s, %s, true)", [name, value])
-        assert ctx(conn) == (None, None)
+def test_an_earlier_local_context_of_the_same_transaction_is_restorable(app_dsn: str, tree: Tree) -> None:
+    """ROLLBACK TO SAVEPOINT puts an earlier transaction context back: within its transaction it stays
+    a context; the next transaction cannot use it."""
+    with connect(app_dsn) as conn:
+        with conn.transaction():
+            conn.execute("select tenancy.set_tenant(%s, true)", [tree.brandsyncup])
+            conn.execute("savepoint s")
+            conn.execute("select tenancy.set_tenant(%s, true)", [tree.initech])
+            assert ctx(conn) == (tree.initech, 2)
+            conn.execute("rollback to savepoint s")
+            assert ctx(conn) == (tree.brandsyncup, 1)
+            captured = settings(conn)
+        with conn.transaction():
+            for name, value in captured.items():
+                conn.execute("select set_config(%s, %s, true)", [name, value])
+            assert ctx(conn) == (None, None)
 
 
 def test_public_cannot_execute_context_setters(app_dsn: str) -> None:

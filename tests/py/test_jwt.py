@@ -357,10 +357,15 @@ def test_strict_role_reaches_no_context_through_internal_functions(strict_dsn: s
             " and has_function_privilege(p.oid, 'execute') and p.proname like '%tenant%'"
             " and p.proname not in ('current_tenant', 'visible_tenants', 'reset_tenant')"
         )]  # fmt: skip
-        assert "tenancy._set_tenant(uuid,boolean)" in fns
+        assert "tenancy._enter_tenant(uuid,boolean,name,text)" in fns
         for local in (False, True):
-            res = conn.execute("select tenancy._set_tenant(%s, %s)", [tree.acme, local]).fetchone()
+            res = conn.execute(
+                "select tenancy._enter_tenant(%s, %s, current_user, 'set_tenant')", [tree.acme, local]
+            ).fetchone()
             assert res is not None and res[0][0] == "TN007"
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("select tenancy._set_tenant(%s, %s, 'set_tenant')", [tree.acme, local])
+            assert info.value.sqlstate == "TN007"
         # the verifier answers only the tenant a verifying token names, and issues no context
         res = conn.execute("select tenant::text, sqlstate from tenancy._jwt_verify(%s)",
                            [RSA.sign(claims(orgs["globex"]))]).fetchone()  # fmt: skip

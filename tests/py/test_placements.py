@@ -169,7 +169,7 @@ def test_schema_placement_routes_the_transaction_and_rls_stays_the_boundary(ctl:
             assert sqlstate(exc) == "42501"
             # a second set_tenant in the same transaction takes the routed schema off again
             conn.execute("select tenancy.set_tenant(%s, true)", [t.acme])
-            assert conn.execute("show search_path").fetchone()[0] == '"$user", public'
+            assert conn.execute("show search_path").fetchone()[0] == '"$user", public, tenancy_customer'
             # naming the other tenant's schema: RLS shows nothing
             assert conn.execute(f"select count(*) from {schema}.projects").fetchone()[0] == 0
             assert conn.execute("select count(*) from projects where name like 'initech%'").fetchone()[0] == 0

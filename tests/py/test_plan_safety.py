@@ -141,18 +141,72 @@ def test_a_stale_customer_plan_is_refused_not_empty(orders: str, tree: Tree, app
         assert {str(r[0]) for r in conn.execute("execute q")} == expected(tree, "brandsyncup")
 
 
-@pytest.mark.parametrize("first, then", [("acme", "brandsyncup"), ("brandsyncup", "pixelworks")])
-def test_a_cursor_run_under_another_context_is_refused(
-    first: str, then: str, orders: str, tree: Tree, app_dsn: str
+def test_a_customer_cursor_run_under_a_partner_context_is_refused(
+    orders: str, tree: Tree, app_dsn: str
 ) -> None:
-    """A cursor planned in one context and first read after set_tenant took another: its plan's
-    guard runs at that first read and refuses (TN007), rather than reading with the wrong shape."""
+    """A cursor planned for a customer (an equality on the tenant) and first read after set_tenant took
+    a partner context: its verifier runs at that first read and refuses (TN007), rather than reading
+    with the wrong shape."""
     with connect(app_dsn) as conn:
         conn.execute("begin")
-        enter(conn, tree, first, local=True)
+        enter(conn, tree, "acme", local=True)
         conn.execute(f"declare c cursor for {LIST}")
-        enter(conn, tree, then, local=True)
+        enter(conn, tree, "brandsyncup", local=True)
         with pytest.raises(psycopg.Error) as err:
             conn.execute("fetch all from c")
         assert err.value.sqlstate == "TN007"
+        assert err.value.diag.message_hint and "cursor" in err.value.diag.message_hint
         conn.execute("rollback")
+
+
+def test_a_partner_cursor_answers_for_the_context_of_its_first_read(
+    orders: str, tree: Tree, app_dsn: str
+) -> None:
+    """A generic plan (partners) reads the context once, at the cursor's first read: declared under
+    one partner and first read under another, it returns the second partner's rows; read on after a
+    later set_tenant, it keeps the rows of the context it started under (README, "Cursors")."""
+    with connect(app_dsn) as conn:
+        conn.execute("begin")
+        enter(conn, tree, "brandsyncup", local=True)
+        conn.execute(f"declare c cursor for {LIST}")
+        enter(conn, tree, "pixelworks", local=True)
+        assert {str(r[0]) for r in conn.execute("fetch all from c")} == expected(tree, "pixelworks")
+        conn.execute(f"declare d cursor for {LIST}")
+        first = {str(r[0]) for r in conn.execute("fetch 1 from d")}
+        enter(conn, tree, "brandsyncup", local=True)
+        rest = {str(r[0]) for r in conn.execute("fetch all from d")}
+        assert first | rest == expected(tree, "pixelworks")
+        conn.execute("rollback")
+
+
+def test_a_search_path_naming_the_customer_mark_by_hand_is_refused(
+    orders: str, tree: Tree, app_dsn: str
+) -> None:
+    """The plan shape follows the search_path: a partner context under a path that names
+    tenancy_customer (typed by hand) gets customer-shaped plans, which refuse it (TN007), never
+    another tenant's rows and never silently none."""
+    with connect(app_dsn) as conn:
+        enter(conn, tree, "brandsyncup")
+        conn.execute("set search_path = public, tenancy_customer")
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute(LIST).fetchall()
+        assert err.value.sqlstate == "TN007"
+        conn.execute("reset search_path")
+        assert {str(r[0]) for r in conn.execute(LIST)} == expected(tree, "brandsyncup")
+
+
+def test_customer_contexts_carry_the_mark_and_others_do_not(tree: Tree, app_dsn: str) -> None:
+    with connect(app_dsn) as conn:
+        base = conn.execute("show search_path").fetchone()[0]
+        enter(conn, tree, "acme")
+        assert conn.execute("show search_path").fetchone()[0] == base + ", tenancy_customer"
+        enter(conn, tree, "brandsyncup")
+        assert conn.execute("show search_path").fetchone()[0] == base
+        with conn.transaction():
+            enter(conn, tree, "initech", local=True)
+            last = "select (current_schemas(false))[array_upper(current_schemas(false), 1)]"
+            assert conn.execute(last).fetchone() == ("tenancy_customer",)
+        assert conn.execute("show search_path").fetchone()[0] == base
+        enter(conn, tree, "acme")
+        conn.execute("select tenancy.reset_tenant()")
+        assert conn.execute("show search_path").fetchone()[0] == base

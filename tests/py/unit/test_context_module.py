@@ -1,135 +1,89 @@
-"""Unit tests of plpython/context.py, without a database: slots mirror the setting's transaction rules."""
+"""Unit tests of plpython/context.py, without a database: the registry behind tenancy.ctx."""
 
 from __future__ import annotations
 
-import pytest
-
 from plpython import context
 
-
-def _st(gd: dict) -> context.State:
-    st = context.state(gd)
-    st.hooked = True  # no PostgreSQL here: the tests drive the callbacks by hand
-    return st
+T1, T2 = 1000.0, 1001.0  # the start of two transactions (epoch seconds, as now() gives them)
 
 
-def test_session_outlives_transactions_local_does_not() -> None:
+def test_a_minted_token_is_in_force_and_another_value_is_not() -> None:
     gd: dict = {}
-    st = _st(gd)
-    s = context.issue(gd, "p", 1, "app", False)
-    context.on_xact(st, context.XACT_COMMIT)
-    loc = context.issue(gd, "c", 2, "app", True)
-    assert context.verify(gd, loc).tenant == "c"
-    context.on_xact(st, context.XACT_COMMIT)
-    assert context.verify(gd, loc) is None, "a local token is dead once its transaction ended"
-    assert context.verify(gd, s).tenant == "p"
+    tok = context.mint(gd, "c", 2, None, False, T1)
+    assert context.lookup(gd, tok, T1)[:3] == ("c", 2, "{c}")
+    assert context.lookup(gd, tok, T2) is not None  # a session context outlives its transaction
+    assert context.lookup(gd, "f" * 32, T1) is None
+    assert context.forged(gd, "f" * 32, T1)
+    assert not context.forged(gd, "", T1)
+    assert not context.forged(gd, None, T1)
 
 
-def test_abort_puts_the_session_context_back() -> None:
+def test_a_transaction_context_is_bound_to_its_transaction() -> None:
     gd: dict = {}
-    st = _st(gd)
-    a = context.issue(gd, "a", 2, "app", False)
-    context.on_xact(st, context.XACT_COMMIT)
-    b = context.issue(gd, "b", 2, "app", False)
-    context.on_xact(st, context.XACT_ABORT)
-    assert context.verify(gd, a).tenant == "a", (
-        "the rolled-back transaction's setting is restored: no forgery"
-    )
-    assert context.verify(gd, b) is None
+    tok = context.mint(gd, "c", 2, None, True, T1)
+    assert context.lookup(gd, tok, T1) is not None
+    assert context.lookup(gd, tok, T2) is None
+    assert context.forged(gd, tok, T2)
 
 
-def test_rollback_to_savepoint_restores_the_earlier_local_context() -> None:
+def test_transaction_tokens_of_earlier_transactions_are_dropped_at_the_next_mint() -> None:
     gd: dict = {}
-    st = _st(gd)
-    a = context.issue(gd, "a", 2, "app", True)
-    context.on_subxact(st, context.SUBXACT_START)
-    b = context.issue(gd, "b", 1, "app", True)
-    assert st.shape == 1
-    context.on_subxact(st, context.SUBXACT_ABORT)
-    assert context.verify(gd, a).tenant == "a"
-    assert context.verify(gd, b) is None
-    assert st.shape == 2
+    old = context.mint(gd, "c", 2, None, True, T1)
+    same = context.mint(gd, "d", 2, None, True, T1)
+    new = context.mint(gd, "e", 2, None, True, T2)
+    reg = context.registry(gd)
+    assert old not in reg.entries and same not in reg.entries
+    assert new in reg.entries
 
 
-def test_reset_kills_every_token() -> None:
+def test_earlier_contexts_of_the_transaction_stay_restorable() -> None:
+    """ROLLBACK TO SAVEPOINT puts an earlier value back: it must still be a context."""
     gd: dict = {}
-    _st(gd)
-    s = context.issue(gd, "a", 2, "app", False)
-    loc = context.issue(gd, "b", 2, "app", True)
-    context.reset(gd)
-    assert context.verify(gd, s) is None
-    assert context.verify(gd, loc) is None
+    first = context.mint(gd, "c", 2, None, True, T1)
+    context.mint(gd, "d", 2, None, True, T1)
+    assert context.lookup(gd, first, T1) is not None
+    session = context.mint(gd, "p", 1, "{p,c}", False, T1)
+    context.mint(gd, "q", 1, "{q}", False, T2)
+    assert context.lookup(gd, session, T2) is not None  # a rolled-back later set_tenant puts it back
 
 
-def test_shape_change_resets_plans_once() -> None:
+def test_session_tokens_are_bounded() -> None:
     gd: dict = {}
-    st = _st(gd)
-    calls: list[int] = []
-    st.reset_plans = lambda: calls.append(1)
-    context.issue(gd, "c1", 2, "app", True)
-    context.issue(gd, "c2", 2, "app", True)
-    assert calls == [1]
-    context.issue(gd, "p", 1, "app", True)
-    assert calls == [1, 1]
+    first = context.mint(gd, "c", 2, None, False, T1)
+    for _ in range(context.SESSION_KEEP):
+        context.mint(gd, "c", 2, None, False, T1)
+    assert context.lookup(gd, first, T1) is None
+    assert len(context.registry(gd).session) == context.SESSION_KEEP
 
 
-def test_each_partner_gets_its_own_plans_and_wide_partners_share_one_shape() -> None:
+def test_tokens_are_unique_and_unguessable_per_backend() -> None:
+    a, b = {}, {}
+    ta = {context.new_token(a) for _ in range(1000)}
+    tb = {context.new_token(b) for _ in range(1000)}
+    assert len(ta) == 1000 and not ta & tb
+    assert all(len(t) == 32 for t in ta)
+
+
+def test_visible_literal_per_tier() -> None:
+    assert context.visible_literal(2, "c", None) == "{c}"
+    assert context.visible_literal(1, "p", ["p", "c"]) == "{p,c}"
+    assert context.visible_literal(1, "p", "{p,c}") == "{p,c}"
+    assert context.visible_literal(0, "r", None) == "{}"
+
+
+def test_audit_goes_through_sql_with_identity() -> None:
+    calls = []
+
+    class Plpy:
+        def prepare(self, sql, types):
+            calls.append(("prepare", sql, tuple(types)))
+            return "plan"
+
+        def execute(self, plan, args):
+            calls.append(("execute", plan, tuple(args)))
+
     gd: dict = {}
-    st = _st(gd)
-    calls: list[int] = []
-    st.reset_plans = lambda: calls.append(1)
-    context.issue(gd, "p", 1, "app", True, ("p", "c"))
-    assert context.plan_partner(gd).visible == ("p", "c") and len(calls) == 1
-    context.issue(gd, "p", 1, "app", True, ("p", "c"))  # the same partner again: plans kept
-    assert len(calls) == 1
-    context.issue(gd, "q", 1, "app", True, ("q",))  # another partner: its set is not P's
-    assert context.plan_partner(gd).tenant == "q" and len(calls) == 2
-    big = tuple(str(i) for i in range(context.FOLD_LIMIT + 1))
-    context.issue(gd, "w1", 1, "app", True, ("w1", *big))
-    assert st.shape == context.WIDE and context.plan_partner(gd) is None and len(calls) == 3
-    context.issue(gd, "w2", 1, "app", True, ("w2", *big))  # no set in the plan: nothing to redo
-    assert len(calls) == 3
-    context.issue(gd, "c", 2, "app", True)
-    assert context.plan_partner(gd) is None and len(calls) == 4
-
-
-def test_a_partner_plan_runs_only_for_its_partner() -> None:
-    assert context.for_partner(context.Context("p", 1, "app", ("p", "c")), "p") is True
-    assert context.for_partner(None, "p") is False
-    assert context.for_partner(context.Context("r", 0, "x"), "p") is False
-    for other in (context.Context("q", 1, "app", ("q",)), context.Context("c", 2, "app", ("c",))):
-        with pytest.raises(context.StalePlan):
-            context.for_partner(other, "p")
-    with pytest.raises(context.StalePlan):
-        context.for_partner(context.Context("p", 1, "app", ("p",)), None)
-
-
-def test_for_shape_refuses_another_tier() -> None:
-    ctx = context.Context("p", 1, "app", ("p", "c"))
-    with pytest.raises(context.StalePlan):
-        context.for_shape(ctx, 2)
-    assert context.for_shape(None, 2) is None
-    assert context.for_shape(context.Context("r", 0, "x"), 2).tier == 0
-
-
-def test_audit_rate_limit_summarises_instead_of_silencing() -> None:
-    audit = {"window": 0.0, "seen": set(), "suppressed": 0, "total": 0}
-    emitted = [context.audit_decision(audit, f"t{i}", 100.0)[0] for i in range(context.AUDIT_BURST + 30)]
-    assert sum(emitted) == context.AUDIT_BURST
-    emit, summary = context.audit_decision(audit, "late", 100.0 + context.AUDIT_WINDOW)
-    assert emit and summary == 30
-
-
-def test_lookup_caches_only_fresh_answers() -> None:
-    gd: dict = {}
-    info = context.TenantInfo(2, "active", ("t",))
-    n = []
-
-    def fetch(_t: str) -> context.Fetched:
-        n.append(1)
-        return context.Fetched(info, fresh=False, stale=False)
-
-    context.lookup(gd, "t", (1, 1, 1), fetch)
-    context.lookup(gd, "t", (1, 1, 1), fetch)
-    assert len(n) == 2, "an answer from a snapshot that missed the latest write is not cached"
-    assert context.lookup(gd, "t", (1, 1, 1), lambda _t: context.Fetched(None, False, True)) == (None, True)
+    context.audit(Plpy(), gd, "refused_context", "x", "why", "TN008")
+    context.audit(Plpy(), gd, "refused_context", "y", "why", "TN008")
+    assert [c[0] for c in calls] == ["prepare", "execute", "execute"]
+    assert "tenancy._audit" in calls[0][1]
