@@ -17,7 +17,7 @@ import {
   withJwt,
   withTenant,
 } from "pg-tenancy/drizzle";
-import { hasServer, makeDatabase, rsaIssuer, sqlstate } from "./helpers.mjs";
+import { hasServer, makeDatabase, rsaIssuer, serverLog, sqlstate } from "./helpers.mjs";
 
 const notes = pgTable("notes", {
   id: bigserial("id", { mode: "number" }).primaryKey(),
@@ -92,7 +92,7 @@ describe("Drizzle paths", { skip: !hasServer && "no server: run under scripts/wi
     await assert.rejects(withDomain(orm.app, "nobody.example.net", tenantsSeen), UnknownDomain);
   });
 
-  test("a quote or backslash in the value cannot escape the literal", async () => {
+  test("a quote or backslash in the value cannot escape its parameter", async () => {
     const before = (await db.pools.super.query("select count(*)::int as n from notes")).rows[0].n;
     for (const host of ["x'); delete from notes; --", "x\\'); delete from notes; --", "a'b"]) {
       await assert.rejects(withDomain(orm.app, host, tenantsSeen), (err) => sqlstate(err) === "22023");
@@ -137,4 +137,13 @@ describe("Drizzle paths", { skip: !hasServer && "no server: run under scripts/wi
     assert.equal(n, 0);
     await reset(orm.app);
   });
+});
+
+test("a refused token is sent as a parameter: the server log has the statement, never the token (Drizzle)", { skip: !hasServer && "no server" }, async (t) => {
+  if ((await serverLog()) === null) return t.skip("no server log (TENANCY_TEST_LOG)");
+  const token = issuer.sign({ iss: ISS, exp: Math.floor(Date.now() / 1000) - 3600, o: { id: "org_acme" } });
+  await assert.rejects(withJwt(orm.app, token, () => 0), IdentityTokenRefused);
+  const log = await serverLog();
+  assert.match(log, /STATEMENT:\s+select tenancy\.set_tenant_from_jwt\(\$1, local => true\)/);
+  assert.ok(!log.includes(token.split(".")[2]), "the token's signature is in the server log");
 });

@@ -133,3 +133,10 @@ export function rsaIssuer(kid = "k1") {
 
 /** The SQLSTATE of a driver error, also through Drizzle's wrapper. */
 export const sqlstate = (err) => err?.code ?? err?.cause?.code;
+
+/** The server log written so far (scripts/with-cluster.sh's TENANCY_TEST_LOG), or null. */
+export async function serverLog() {
+  const { readFile } = await import("node:fs/promises");
+  if (!process.env.TENANCY_TEST_LOG) return null;
+  return readFile(process.env.TENANCY_TEST_LOG, "utf8").catch(() => null);
+}

@@ -19,7 +19,7 @@ import {
   withJwt,
   withTenant,
 } from "pg-tenancy";
-import { hasServer, makeDatabase, rsaIssuer } from "./helpers.mjs";
+import { hasServer, makeDatabase, rsaIssuer, serverLog } from "./helpers.mjs";
 
 const ISS = "https://clerk.pgtenancy.test";
 let db;
@@ -296,4 +296,13 @@ describe("pool reset", { skip: !hasServer && "no server" }, () => {
       await pool.end();
     }
   });
+});
+
+test("a refused token is sent as a parameter: the server log has the statement, never the token (pg)", { skip: !hasServer && "no server" }, async (t) => {
+  if ((await serverLog()) === null) return t.skip("no server log (TENANCY_TEST_LOG)");
+  const token = issuer.sign({ iss: ISS, exp: Math.floor(Date.now() / 1000) - 3600, o: { id: "org_acme" } });
+  await assert.rejects(withJwt(db.pools.app, token, () => 0), IdentityTokenRefused);
+  const log = await serverLog();
+  assert.match(log, /STATEMENT:\s+select tenancy\.set_tenant_from_jwt\(\$1, local => true\)/);
+  assert.ok(!log.includes(token.split(".")[2]), "the token's signature is in the server log");
 });
