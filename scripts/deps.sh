@@ -2,7 +2,7 @@
 # Install what tenancy's build, tests, demo and benchmark need, and nothing that is already there:
 #   - the distribution's PostgreSQL (server, dev headers, PL/Python 3, pgTAP, pg_prove, PgBouncer)
 #   - the pinned Python tools (requirements-dev.txt) in the project-local virtualenv .venv
-#   - the npm packages of the Node.js examples (when Node.js is present)
+#   - the npm packages of pg-tenancy (clients/node) and the Node.js examples (when Node.js is present)
 # Idempotent and quick on a machine that has everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,16 +53,28 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-# npm packages for the Node.js examples (skipped, with a reason, where Node.js is absent).
-if [ -f examples/node/package.json ]; then
-    if command -v npm >/dev/null; then
-        nstamp="examples/node/node_modules/.stamp-$(sha256sum examples/node/package.json | cut -c1-16)"
-        if [ ! -f "$nstamp" ]; then
-            echo "== deps: npm packages for examples/node"
-            (cd examples/node && npm install --silent --no-audit --no-fund >/dev/null)
-            touch "$nstamp"
+# npm packages of pg-tenancy (clients/node: its pinned test tools, from its lockfile) and of the
+# Node.js examples (which link pg-tenancy from clients/node); skipped, with a reason, without Node.js.
+npm_install() {  # DIR: npm install there when its package.json or lockfile changed
+    local dir=$1 stamp
+    stamp="$dir/node_modules/.stamp-$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        echo "== deps: npm packages for $dir"
+        if [ -f "$dir/package-lock.json" ]; then
+            (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+        else
+            (cd "$dir" && npm install --silent --no-audit --no-fund >/dev/null)
         fi
+        rm -f "$dir"/node_modules/.stamp-*
+        touch "$stamp"
+    fi
+}
+if [ -f clients/node/package.json ] || [ -f examples/node/package.json ]; then
+    if command -v npm >/dev/null; then
+        for d in clients/node examples/node; do
+            [ -f "$d/package.json" ] && npm_install "$d"
+        done
     else
-        echo "== deps: Node.js not found; the Node examples will be skipped"
+        echo "== deps: Node.js not found; the Node.js package tests and examples will be skipped"
     fi
 fi

@@ -18,6 +18,7 @@ echo "== pytest"
 .venv/bin/python -m pytest tests/py ${PYTEST_ARGS:-}
 py_rc=$?
 if [ "$py_rc" -eq 5 ]; then echo "pytest collected no tests" >&2; fi
+scripts/run-node-tests.sh || py_rc=1  # node --test of clients/node (pg-tenancy): its own "== node:" line says when it failed
 
 echo "== summary: pgTAP $([ $tap_rc -eq 0 ] && echo PASS || echo FAIL), pytest $([ $py_rc -eq 0 ] && echo PASS || echo FAIL)"
 [ "$tap_rc" -eq 0 ] && [ "$py_rc" -eq 0 ]

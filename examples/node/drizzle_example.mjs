@@ -1,6 +1,6 @@
-// tenancy from Node.js with Drizzle ORM (drizzle-orm/node-postgres over a pg Pool).
+// tenancy from Node.js with Drizzle ORM (drizzle-orm/node-postgres over a pg Pool) and pg-tenancy.
 //
-// withTenant(tenantId, fn) runs fn(tx) in one Drizzle transaction whose first statement is
+// withTenant(db, tenantId, fn) runs fn(tx) in one Drizzle transaction whose first statement is
 // set_tenant(tenantId, local => true): every query of fn sees only that tenant, and the context ends
 // with the transaction, so this works the same directly or behind PgBouncer in transaction mode.
 //
@@ -9,16 +9,17 @@
 // (or set TENANCY_EXAMPLE_DSN; the schema is examples/schema.sql). Exits 1 on any isolation failure.
 import { count, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
-import { bigserial, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigserial, pgTable, text, timestamp } from "drizzle-orm/pg-core";
 import pg from "pg";
+import { tenantColumn, withTenant } from "pg-tenancy/drizzle";
 
 const ACME = "acme.example.com"; // a customer's own domain
 const GLOBEX = "globex.brandsyncup.com"; // another customer, through the partner's wildcard
 
-// tenant_id has a database default (the current tenant): leave it out of inserts.
+// tenantColumn(): uuid, not null, filled by the database from the context: leave it out of inserts.
 const notes = pgTable("notes", {
   id: bigserial("id", { mode: "number" }).primaryKey(),
-  tenantId: uuid("tenant_id").notNull(),
+  tenantId: tenantColumn(),
   body: text("body").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
@@ -30,13 +31,6 @@ if (!url) {
 }
 const pool = new pg.Pool({ connectionString: url, max: 4 });
 const db = drizzle(pool);
-
-export async function withTenant(tenantId, fn) {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select tenancy.set_tenant(${tenantId}, local => true)`);
-    return fn(tx);
-  });
-}
 
 async function resolveDomain(host) {
   const { rows } = await db.execute(sql`select tenancy.resolve_domain(${host}) as id`);
@@ -58,7 +52,7 @@ try {
   const globex = await resolveDomain(GLOBEX);
   console.log(`resolved ${ACME} -> ${acme}, ${GLOBEX} -> ${globex}`);
 
-  await withTenant(acme, async (tx) => {
+  await withTenant(db, acme, async (tx) => {
     const [note] = await tx.insert(notes).values({ body: "hello from drizzle" }).returning({ id: notes.id });
     const rows = await tx.select({ tenantId: notes.tenantId }).from(notes);
     check(

@@ -1,13 +1,15 @@
-// tenancy from Node.js with a node-postgres (pg) Pool.
+// tenancy from Node.js with a node-postgres (pg) Pool and the pg-tenancy package.
 //
-// One request = one transaction: set_tenant_for_domain(host, local => true) first, then plain SQL.
-// The context ends at COMMIT, so this works the same directly, with session pooling or behind
-// PgBouncer in transaction mode (node-postgres sends unnamed statements, which PgBouncer routes).
+// One request = one transaction: withDomain(pool, host, fn) runs fn(client) in a transaction whose
+// first statement is set_tenant_for_domain(host, local => true). The context ends at COMMIT, so this
+// works the same directly, with session pooling or behind PgBouncer in transaction mode
+// (node-postgres sends unnamed statements, which PgBouncer routes).
 //
 //   node examples/node/pg_example.mjs postgresql://tenancy_example_app:example@127.0.0.1:5432/tenancy_example
 //
 // (or set TENANCY_EXAMPLE_DSN; the schema is examples/schema.sql). Exits 1 on any isolation failure.
 import pg from "pg";
+import { withDomain } from "pg-tenancy";
 
 const ACME = "acme.example.com"; // a customer's own domain
 const GLOBEX = "globex.brandsyncup.com"; // another customer, through the partner's wildcard
@@ -18,23 +20,6 @@ if (!url) {
   process.exit(2);
 }
 const pool = new pg.Pool({ connectionString: url, max: 4 });
-
-// Run fn(client) in one transaction whose tenant context is the tenant that owns `host`.
-async function withTenantForHost(host, fn) {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    await client.query("select tenancy.set_tenant_for_domain($1, local => true)", [host]);
-    const result = await fn(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (err) {
-    await client.query("ROLLBACK");
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 const failures = [];
 function check(ok, line) {
@@ -50,7 +35,7 @@ try {
   const globex = await resolve(GLOBEX);
   console.log(`resolved ${ACME} -> ${acme}, ${GLOBEX} -> ${globex}`);
 
-  await withTenantForHost(ACME, async (client) => {
+  await withDomain(pool, ACME, async (client) => {
     const { rows: [note] } = await client.query(
       "insert into notes (body) values ('hello from node-postgres') returning id",
     );
