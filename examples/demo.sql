@@ -142,8 +142,9 @@ reset role;
 
 \echo
 \echo '== 9. tenancy.check(): drift and leak audit (run as the DBA here, so it flags the superuser too)'
+\echo '   each code is explained in docs/check.md; tenancy lint gates CI on them'
 create view public.order_totals as select tenant_id, sum(amount) from public.orders group by 1;
-select severity, object, problem from tenancy.check() order by severity, object;
+select code, severity, object, problem from tenancy.check() order by severity, object;
 
 \echo
 \echo '== 10. Design tokens: the platform protects, partners brand, customers fine-tune'

@@ -1,5 +1,7 @@
 """tenancy for applications and operators: the client side of the tenancy PostgreSQL extension.
 
+The distribution is ``pg-tenancy`` (not PyPI's unrelated ``tenancy``); it is imported as ``tenancy``.
+
 - ``tenancy.errors``: one exception class per SQLSTATE of the extension (TN001 ... TN009).
 - ``tenancy.fleet``: the ``tenancy`` command (provision, migrate, health, move, export, erase, list).
 - client helpers for psycopg / psycopg_pool, Django and SQLAlchemy.

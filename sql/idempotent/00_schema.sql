@@ -3,8 +3,11 @@ comment on schema tenancy is
 'tenancy: multi-tenant isolation as a property of the database. See tenancy.check() and the README.';
 
 -- tenancy_platform: its members may take a tier-0 (platform) context. tenancy_app: what an
--- application login needs (grant_app makes a role a member). Roles are cluster-wide, so they are
--- created only if missing and survive DROP EXTENSION.
+-- application login needs (grant_app makes a role a member). tenancy_pooled: logins behind a
+-- transaction-pooling pooler (PgBouncer's pool_mode = transaction), where a session context would
+-- outlive the client's transaction and become the next client's: set_tenant refuses them one (TN007,
+-- hint: local => true); grant_app(role, pooled => true) makes a role a member. Roles are cluster-wide,
+-- so they are created only if missing and survive DROP EXTENSION.
 do $roles$
 begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_platform') then
@@ -13,7 +16,6 @@ begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_app') then
         create role tenancy_app nologin;
     end if;
-    -- tenancy_pooled: its members take transaction contexts only (grant_app(role, pooled => true))
     if not exists (select from pg_catalog.pg_roles where rolname = 'tenancy_pooled') then
         create role tenancy_pooled nologin;
     end if;

@@ -313,7 +313,7 @@ begin
     if v_type <> 'uuid'::regtype then
         raise exception 'cannot register %: its tenant column % is %, not uuid', tbl,
             pg_catalog.quote_ident(tenant_column), v_type
-            using errcode = '22023';
+            using errcode = '22023', hint = tenancy._uuid_column_fix(tbl, tenant_column, v_type);
     end if;
     if write_scope is null or write_scope not in ('own', 'visible') then
         raise exception 'cannot register %: write_scope must be ''own'' or ''visible'', not %', tbl,

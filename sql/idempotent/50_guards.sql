@@ -283,6 +283,7 @@ declare
     v_rel record;
     v_pol record;
     v_col name;
+    v_type regtype;
 begin
     if tenancy._is_internal_ddl() then
         return;
@@ -361,13 +362,19 @@ begin
                   and not v_rel.relispartition then
                 v_col := coalesce(nullif(pg_catalog.current_setting('tenancy.auto_register_column', true), ''),
                     'tenant_id');
-                if exists (
-                    select from pg_catalog.pg_attribute a
-                    where a.attrelid = v_rel.oid and a.attname = v_col and a.atttypid = 'uuid'::regtype
-                      and not a.attisdropped
-                ) and v_cmd.schema_name is distinct from 'tenancy' then
+                select a.atttypid::regtype into v_type
+                from pg_catalog.pg_attribute a
+                where a.attrelid = v_rel.oid and a.attname = v_col and a.attnum > 0 and not a.attisdropped;
+                if v_type is null or v_cmd.schema_name is not distinct from 'tenancy' then
+                    null;  -- no tenant column: not a tenant-scoped table
+                elsif v_type = 'uuid'::regtype then
                     perform tenancy.register_table(v_rel.rel, v_col);
                     raise notice 'tenancy: registered % as tenant-scoped (tenancy.auto_register is on)', v_rel.rel;
+                else
+                    -- a tenant column register_table would refuse: say so rather than skip in silence
+                    raise notice 'tenancy: % is not registered: its tenant column % is %, not uuid (tenancy.auto_register '
+                        'is on), so its rows are visible to every tenant', v_rel.rel, pg_catalog.quote_ident(v_col), v_type
+                        using hint = tenancy._uuid_column_fix(v_rel.rel, v_col, v_type);
                 end if;
             end if;
             -- partitions attached to a registered parent that are not scoped yet

@@ -1,4 +1,7 @@
--- tenancy.check(): drift and leak audit. Read-only; each finding says how to fix it.
+-- tenancy.check(): drift and leak audit. Read-only; each finding has a stable code (documented, one
+-- section each, in docs/check.md: why it matters, how to fix it, an example), a severity, the object,
+-- the problem and a hint that says how to fix it. A code names a kind of finding for good: CI keeps
+-- baselines of (code, object) pairs (tenancy lint --baseline).
 
 -- Generated policies whose expressions differ from what tenancy generates now. PostgreSQL keeps a
 -- policy as a parsed tree, so the expected text is compared in the form PostgreSQL deparses it to:
@@ -160,9 +163,100 @@ as $fn$
     select w.secdef, w.reached, w.path from walk w
 $fn$;
 
+-- A view with security_invoker (as reloptions spell it).
+--@grant public
+create or replace function tenancy._invoker_view(p_options text[])
+returns boolean
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce('security_invoker=true' = any(p_options) or 'security_invoker=on' = any(p_options)
+        or 'security_invoker=1' = any(p_options) or 'security_invoker=yes' = any(p_options), false)
+$fn$;
+
+-- The statement that turns a non-uuid tenant column into a uuid one, and the registration after it:
+-- the hint of register_table's refusal, of auto_register's NOTICE and of check()'s finding.
+--@grant public
+create or replace function tenancy._uuid_column_fix(p_rel regclass, p_column name, p_type regtype)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select case
+        when p_type in ('text'::regtype, 'character varying'::regtype, 'character'::regtype, 'name'::regtype)
+            then pg_catalog.format('Convert it (every value must be a tenant''s uuid): alter table %s alter column %I '
+                'type uuid using %I::uuid;', p_rel, p_column, p_column)
+        else pg_catalog.format('Convert it to the tenants'' uuids (a %s does not cast to uuid): alter table %s alter '
+            'column %I type uuid using <the uuid of the tenant each value stands for, e.g. a function of yours that '
+            'looks it up>;', p_type, p_rel, p_column)
+    end
+    || pg_catalog.format(' Then select tenancy.register_table(%L%s);', p_rel::text,
+        case when p_column <> 'tenant_id' then pg_catalog.format(', tenant_column => %L', p_column) else '' end)
+$fn$;
+
+-- Does p_role read p_rel past its row-level security? A superuser or BYPASSRLS role always; the
+-- table's owner (or a role with its privileges) unless row-level security is forced; anyone when it
+-- is not enabled at all.
+--@grant public
+create or replace function tenancy._reads_past_rls(p_role oid, p_rel oid)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select tenancy._escapes_rls(p_role) or coalesce((
+        select not c.relrowsecurity
+            or (not c.relforcerowsecurity and pg_catalog.pg_has_role(p_role, c.relowner, 'USAGE'))
+        from pg_catalog.pg_class c where c.oid = p_rel
+    ), false)
+$fn$;
+
+-- Objects of tenancy's schema owned by another role than the extension's owner (tenancy's own
+-- members and objects someone else put there), with the statement that drops each.
+--@grant public
+create or replace function tenancy._foreign_owned()
+returns table (identity text, kind text, owner oid, member boolean)
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    with x as (
+        select e.oid, e.extowner, e.extnamespace from pg_catalog.pg_extension e where e.extname = 'tenancy'
+    ),
+    objs (classid, objid, name, owner) as (
+        select 'pg_catalog.pg_class'::regclass, c.oid, c.oid::regclass::text, c.relowner from pg_catalog.pg_class c, x
+        where c.relnamespace = x.extnamespace and c.relkind not in ('i', 'I', 't')
+        union all
+        select 'pg_catalog.pg_proc'::regclass, p.oid, p.oid::regprocedure::text, p.proowner from pg_catalog.pg_proc p, x
+        where p.pronamespace = x.extnamespace
+        union all
+        select 'pg_catalog.pg_type'::regclass, t.oid, t.oid::regtype::text, t.typowner from pg_catalog.pg_type t, x
+        where t.typnamespace = x.extnamespace and t.typrelid = 0 and t.typcategory <> 'A'
+        union all
+        select 'pg_catalog.pg_operator'::regclass, o.oid, o.oid::regoperator::text, o.oprowner
+        from pg_catalog.pg_operator o, x
+        where o.oprnamespace = x.extnamespace
+        union all
+        select 'pg_catalog.pg_collation'::regclass, c.oid, c.oid::regcollation::text, c.collowner
+        from pg_catalog.pg_collation c, x
+        where c.collnamespace = x.extnamespace
+    )
+    select o.name, i.type, o.owner,
+        exists (
+            select from pg_catalog.pg_depend d
+            where d.classid = o.classid and d.objid = o.objid and d.refobjid = x.oid and d.deptype = 'e'
+        )
+    from objs o
+    cross join x
+    cross join lateral pg_catalog.pg_identify_object(o.classid, o.objid, 0) i
+    where o.owner <> x.extowner
+$fn$;
+
 --@grant app
 create or replace function tenancy.check()
-returns table (severity text, object text, problem text, hint text)
+returns table (code text, severity text, object text, problem text, hint text)
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -186,20 +280,20 @@ begin
 
     -- 1. registered tables that drifted
     return query
-    select 'error', sc.rel::text, 'row-level security is not enabled and forced',
+    select 'rls_not_forced', 'error', sc.rel::text, 'row-level security is not enabled and forced',
         pg_catalog.format('Run select tenancy.refresh_policies(); (or tenancy.register_table(%L)).', sc.root::text)
     from tenancy._scope() sc
     join pg_catalog.pg_class c on c.oid = sc.rel
     where not (c.relrowsecurity and c.relforcerowsecurity);
 
     return query
-    select 'error', sc.rel::text, pg_catalog.format('generated policy %s is missing', m.name),
+    select 'policy_missing', 'error', sc.rel::text, pg_catalog.format('generated policy %s is missing', m.name),
         'Run select tenancy.refresh_policies();'
     from tenancy._scope() sc
     cross join lateral tenancy._missing_policies(sc.rel) m (name);
 
     return query
-    select 'error', sc.rel::text,
+    select 'policy_altered', 'error', sc.rel::text,
         pg_catalog.format('generated policy %s differs from what tenancy generates (command, role or kind)', p.polname),
         'Run select tenancy.refresh_policies();'
     from tenancy._scope() sc
@@ -216,7 +310,8 @@ begin
 
     -- the expressions, as PostgreSQL deparses them (tenancy._policy_drift)
     return query
-    select case when dr.rel is null then 'warning' else 'error' end, coalesce(dr.rel::text, 'tenancy.check()'),
+    select case when dr.rel is null then 'check_incomplete' else 'policy_edited' end,
+        case when dr.rel is null then 'warning' else 'error' end, coalesce(dr.rel::text, 'tenancy.check()'),
         case when dr.rel is null then dr.problem
             else pg_catalog.format('generated policy %s was edited: its %s expression is not what tenancy generates',
                 dr.policy_name, dr.problem) end,
@@ -227,7 +322,8 @@ begin
     -- policies tenancy did not generate: a permissive one is ORed with the generated ones (it widens),
     -- a restrictive one is ANDed (it can only narrow)
     return query
-    select case when f.permissive then 'error' else 'info' end, sc.rel::text,
+    select case when f.permissive then 'permissive_policy' else 'restrictive_policy' end,
+        case when f.permissive then 'error' else 'info' end, sc.rel::text,
         case when f.permissive
             then pg_catalog.format('permissive policy %s was not generated by tenancy: it is ORed with the generated '
                 'policies and widens what every role sees (it predates the registration or got past the guard)',
@@ -244,7 +340,7 @@ begin
     cross join lateral tenancy._foreign_policies(sc.rel) f;
 
     return query
-    select 'warning', sc.rel::text,
+    select 'tenant_index_missing', 'warning', sc.rel::text,
         pg_catalog.format('no index is led by the tenant column %I', sc.col),
         'Run select tenancy.refresh_policies(); (it creates one), or create an index starting with the tenant column.'
     from tenancy._scope() sc
@@ -255,7 +351,7 @@ begin
     );
 
     return query
-    select 'warning', sc.rel::text,
+    select 'tenant_default_missing', 'warning', sc.rel::text,
         pg_catalog.format('the tenant column %I does not default to the current tenant', sc.col),
         'Run select tenancy.refresh_policies();'
     from tenancy._scope() sc
@@ -268,8 +364,8 @@ begin
 
     -- TRUNCATE ignores row-level security: the guard trigger, and who may truncate at all
     return query
-    select 'error', sc.rel::text, 'the trigger tenancy_truncate_guard is missing or disabled: TRUNCATE, which '
-        'ignores row-level security, is not refused',
+    select 'truncate_guard_missing', 'error', sc.rel::text, 'the trigger tenancy_truncate_guard is missing or disabled: '
+        'TRUNCATE, which ignores row-level security, is not refused',
         'Run select tenancy.refresh_policies(); (it creates the trigger again and enables it).'
     from tenancy._scope() sc
     where not exists (
@@ -279,7 +375,7 @@ begin
     );
 
     return query
-    select 'warning', sc.rel::text,
+    select 'truncate_granted', 'warning', sc.rel::text,
         pg_catalog.format('TRUNCATE is granted to %s, which does not own the table: TRUNCATE ignores row-level '
             'security (tenancy_truncate_guard refuses it outside a tier-0 context)',
             case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end),
@@ -290,33 +386,51 @@ begin
     cross join lateral pg_catalog.aclexplode(c.relacl) a
     where a.privilege_type = 'TRUNCATE' and a.grantee <> c.relowner;
 
-    -- 2. tables with a tenant column that are not registered
+    -- 2. tables with a tenant column that are not registered: a uuid one can be registered, another
+    -- type cannot (register_table refuses it, auto_register skips it with a NOTICE)
     return query
-    select 'warning', c.oid::regclass::text,
-        pg_catalog.format('has a uuid column %I but is not a registered tenant-scoped table', a.attname),
-        pg_catalog.format('Run select tenancy.register_table(%L); if its rows belong to tenants.', c.oid::regclass::text)
+    select case when a.atttypid = 'uuid'::regtype then 'table_not_registered' else 'tenant_column_not_uuid' end,
+        'warning', c.oid::regclass::text,
+        case when a.atttypid = 'uuid'::regtype
+            then pg_catalog.format('has a uuid column %I but is not a registered tenant-scoped table', a.attname)
+            else pg_catalog.format('has a tenant column %I of type %s, not uuid: tenancy registers only uuid tenant '
+                'columns, so its rows are visible to every tenant', a.attname,
+                pg_catalog.format_type(a.atttypid, a.atttypmod)) end,
+        case when a.atttypid = 'uuid'::regtype
+            then pg_catalog.format('Run select tenancy.register_table(%L%s); if its rows belong to tenants.',
+                c.oid::regclass::text,
+                case when a.attname <> 'tenant_id' then pg_catalog.format(', tenant_column => %L', a.attname) else '' end)
+            else tenancy._uuid_column_fix(c.oid, a.attname, a.atttypid) end
     from pg_catalog.pg_class c
     join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
     where c.relkind in ('r', 'p')
       and not c.relispartition
-      and a.atttypid = 'uuid'::regtype
-      and a.attname in (select distinct s.tenant_column from tenancy.scoped_tables s union select 'tenant_id')
+      and a.attname in (
+          select distinct s.tenant_column from tenancy.scoped_tables s
+          union select 'tenant_id'
+          union select nullif(pg_catalog.current_setting('tenancy.auto_register_column', true), '')
+      )
       and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
           'tenancy'::regnamespace)
       and c.relnamespace::regnamespace::text !~ '^pg_(temp|toast)'
       and c.oid <> all(v_scoped);
 
     -- 3. views and materialized views that read scoped tables, through any chain of views: a view
-    -- without security_invoker reads as its owner; a materialized view stores the rows its refresh saw,
-    -- readable with no row-level security at all
+    -- without security_invoker reads as its owner. Row-level security still applies to an owner that
+    -- is held to it (not a superuser or BYPASSRLS, and the table's RLS forced where it owns the
+    -- table): its policies filter by the caller's context, the owner only lends its privileges. An
+    -- owner that escapes it reads every tenant's rows. A materialized view stores the rows its refresh
+    -- saw, readable with no row-level security at all.
     return query
-    with recursive up (relid, kind, scoped, via, depth) as (
-        select c.oid, c.relkind, c.oid, null::text, 0
+    with recursive up (relid, kind, scoped, via, depth, past_rls) as (
+        select c.oid, c.relkind, c.oid, null::text, 0, false
         from pg_catalog.pg_class c where c.oid = any(v_scoped)
         union
         select v.oid, v.relkind, up.scoped,
             case when up.depth = 0 then null else coalesce(up.via || ', ', '') || up.relid::regclass::text end,
-            up.depth + 1
+            up.depth + 1,
+            up.past_rls or (v.relkind = 'v' and not tenancy._invoker_view(v.reloptions)
+                and tenancy._reads_past_rls(v.relowner, up.scoped))
         from up
         join pg_catalog.pg_depend d on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = up.relid
             and d.classid = 'pg_catalog.pg_rewrite'::regclass
@@ -324,19 +438,28 @@ begin
         join pg_catalog.pg_class v on v.oid = r.ev_class and v.relkind in ('v', 'm')
         where r.ev_class <> up.relid and up.kind in ('r', 'p', 'v') and up.depth < 16
     )
-    select distinct 'error', up.relid::regclass::text,
-        case when up.kind = 'v'
+    select distinct
+        case when up.kind = 'm' then 'matview_stores_rows' when up.past_rls then 'view_bypasses_rls'
+            else 'view_owner_privileges' end,
+        case when up.kind = 'm' or up.past_rls then 'error' else 'info' end,
+        up.relid::regclass::text,
+        case when up.kind = 'm'
+            then pg_catalog.format('materialized view stores rows of the scoped table %s with no row-level security%s',
+                up.scoped::regclass, coalesce(' (through ' || up.via || ')', ''))
+            when up.past_rls
             then pg_catalog.format('view reads the scoped table %s as its owner, past row-level security%s',
                 up.scoped::regclass, coalesce(' (through ' || up.via || ')', ''))
-            else pg_catalog.format('materialized view stores rows of the scoped table %s with no row-level security%s',
-                up.scoped::regclass, coalesce(' (through ' || up.via || ')', '')) end,
-        case when up.kind = 'v' then pg_catalog.format('alter view %s set (security_invoker = true);', up.relid::regclass)
-            else 'Drop it, or replace it with a scoped table (register_table) refreshed by a job.' end
+            else pg_catalog.format('view reads the scoped table %s with the privileges of its owner %s (not '
+                'security_invoker); row-level security still applies, so each caller sees its own context''s rows%s',
+                up.scoped::regclass, v.relowner::regrole, coalesce(' (through ' || up.via || ')', '')) end,
+        case when up.kind = 'm' then 'Drop it, or replace it with a scoped table (register_table) refreshed by a job.'
+            when up.past_rls then pg_catalog.format('alter view %s set (security_invoker = true);', up.relid::regclass)
+            else pg_catalog.format('Nothing leaks; alter view %s set (security_invoker = true); if callers should need '
+                'their own privileges on the tables.', up.relid::regclass) end
     from up
     join pg_catalog.pg_class v on v.oid = up.relid
     where up.depth > 0
-      and (up.kind = 'm' or not coalesce('security_invoker=true' = any(v.reloptions)
-          or 'security_invoker=on' = any(v.reloptions) or 'security_invoker=1' = any(v.reloptions), false));
+      and (up.kind = 'm' or not tenancy._invoker_view(v.reloptions));
 
     -- 4. SECURITY DEFINER functions that read scoped tables, themselves or through the functions they
     -- call (by name in their bodies, by dependency for SQL-standard bodies). An owner that escapes
@@ -344,6 +467,7 @@ begin
     -- with its own privileges.
     return query
     select distinct on (p.oid, sc.rel)
+        case when tenancy._escapes_rls(p.proowner) then 'secdef_bypasses_rls' else 'secdef_reads_scoped' end,
         case when tenancy._escapes_rls(p.proowner) then 'error' else 'warning' end, p.oid::regprocedure::text,
         pg_catalog.format('SECURITY DEFINER function reads the scoped table %s as its owner %s%s', sc.rel,
             p.proowner::regrole, case when w.reached <> w.secdef then ' (through ' || w.path || ')' else '' end),
@@ -368,7 +492,7 @@ begin
     -- member of tenancy_platform), they hand any caller a tier-0 context
     return query
     select distinct on (p.oid)
-        'error', p.oid::regprocedure::text,
+        'secdef_sets_context', 'error', p.oid::regprocedure::text,
         pg_catalog.format('SECURITY DEFINER function calls tenancy.set_tenant* as %s, who may take the tier-0 '
             'context: any role that may call it gets a platform context%s', p.proowner::regrole,
             case when w.reached <> w.secdef then ' (through ' || w.path || ')' else '' end),
@@ -386,6 +510,7 @@ begin
     -- the privileges of the owner of the relation the rule is on
     return query
     select distinct
+        case when tenancy._escapes_rls(o.relowner) then 'rule_bypasses_rls' else 'rule_touches_scoped' end,
         case when tenancy._escapes_rls(o.relowner) then 'error' else 'warning' end,
         pg_catalog.format('%s on %s', r.rulename, r.ev_class::regclass),
         pg_catalog.format('rule (%s %s) touches the scoped table %s as %s, the owner of %s',
@@ -403,7 +528,8 @@ begin
     -- 6. unique indexes and foreign keys that do not include the tenant column (key columns only:
     -- an INCLUDE column is not part of what is unique)
     return query
-    select case when i.indisprimary then 'info' else 'warning' end, ic.oid::regclass::text,
+    select case when i.indisprimary then 'primary_key_without_tenant' else 'unique_without_tenant' end,
+        case when i.indisprimary then 'info' else 'warning' end, ic.oid::regclass::text,
         pg_catalog.format('%s on %s does not have the tenant column %I among its key columns: it is enforced across '
             'tenants', case when i.indisprimary then 'primary key' else 'unique index' end, sc.rel, sc.col),
         case when i.indisprimary
@@ -422,7 +548,7 @@ begin
       );
 
     return query
-    select 'warning', pg_catalog.format('%s on %s', con.conname, sc.rel),
+    select 'foreign_key_without_tenant', 'warning', pg_catalog.format('%s on %s', con.conname, sc.rel),
         pg_catalog.format('foreign key to %s does not include the tenant column %I: a row can reference another '
             'tenant''s row', con.confrelid::regclass, sc.col),
         'Add the tenant column to the foreign key (and a unique key (tenant column, id) on the referenced table).'
@@ -437,16 +563,18 @@ begin
 
     -- 7. the current role escapes row-level security
     return query
-    select 'error', current_user::text, 'the current role is a superuser: row-level security does not apply to it',
+    select 'role_superuser', 'error', current_user::text,
+        'the current role is a superuser: row-level security does not apply to it',
         'Connect the application as a role made with tenancy.grant_app(), not a superuser.'
     from pg_catalog.pg_roles r where r.rolname = current_user and r.rolsuper;
     return query
-    select 'error', current_user::text, 'the current role has BYPASSRLS: row-level security does not apply to it',
+    select 'role_bypassrls', 'error', current_user::text,
+        'the current role has BYPASSRLS: row-level security does not apply to it',
         'alter role ' || pg_catalog.quote_ident(current_user) || ' nobypassrls;'
     from pg_catalog.pg_roles r where r.rolname = current_user and r.rolbypassrls and not r.rolsuper;
     -- owned by the current role or a role it is really a member of (a superuser owns only its own)
     return query
-    select 'warning', sc.rel::text,
+    select 'role_owns_table', 'warning', sc.rel::text,
         pg_catalog.format('the current role %s owns this scoped table%s', current_user,
             case when c.relowner::regrole::text <> current_user::text
                 then ' (through its membership in ' || c.relowner::regrole::text || ')' else '' end),
@@ -456,14 +584,46 @@ begin
     from tenancy._scope() sc
     join pg_catalog.pg_class c on c.oid = sc.rel
     where sc.rel = sc.root and c.relowner = any(v_mine);
+
+    -- 8. tenancy's schema and the objects in it belong to the extension's owner: another owner of the
+    -- schema can create objects in it that capture calls (a tenancy.set_tenant(text) is chosen over
+    -- set_tenant(uuid) for a string literal) or drop tenancy's own
+    return query
+    select 'schema_owner', case when o.rolsuper then 'warning' else 'error' end, 'schema ' || n.nspname::text,
+        pg_catalog.format('schema %I is owned by %s, not by the extension''s owner %s: its owner can create objects '
+            'in it that capture calls to tenancy''s functions, and drop tenancy''s own', n.nspname, o.rolname,
+            x.extowner::regrole),
+        pg_catalog.format('alter schema %I owner to %s; then look at what %s created in it (check() lists the objects '
+            'of other owners as object_owner).', n.nspname, x.extowner::regrole, o.rolname)
+    from pg_catalog.pg_extension x
+    join pg_catalog.pg_namespace n on n.oid = x.extnamespace
+    join pg_catalog.pg_roles o on o.oid = n.nspowner
+    where x.extname = 'tenancy' and n.nspowner <> x.extowner;
+
+    return query
+    select 'object_owner', case when r.rolsuper then 'warning' else 'error' end, f.identity,
+        pg_catalog.format('%s %s is owned by %s, not by the extension''s owner %s%s', f.kind, f.identity, r.rolname,
+            (select x.extowner::regrole from pg_catalog.pg_extension x where x.extname = 'tenancy'),
+            case when f.member then ''
+                else ': it is not part of the extension, and in its schema it can capture calls meant for tenancy' end),
+        case when f.member then pg_catalog.format('alter %s %s owner to %s;', f.kind, f.identity,
+                (select x.extowner::regrole from pg_catalog.pg_extension x where x.extname = 'tenancy'))
+            else pg_catalog.format('drop %s %s; (unless you made it and know why it is there)', f.kind, f.identity) end
+    from tenancy._foreign_owned() f
+    join pg_catalog.pg_roles r on r.oid = f.owner;
+
     return query select * from tenancy._check_citus(); -- citus (issue 15): the shards, on a Citus coordinator
 end
 $fn$;
 
 comment on function tenancy.check() is
-'Drift and leak audit: registered tables whose RLS, policies (kind, role or edited expressions), default, index or '
-'TRUNCATE guard drifted; policies tenancy did not generate (permissive: error, restrictive: info); TRUNCATE granted '
-'to roles other than the owner; unregistered tables with a tenant column; views without security_invoker and '
-'materialized views over scoped tables through any chain of views; SECURITY DEFINER functions that reach scoped '
-'tables or set_tenant through the functions they call; rules that touch scoped tables; unique indexes whose key '
-'columns and foreign keys lack the tenant column; a current role that escapes RLS or owns scoped tables.';
+'Drift and leak audit, one row per finding: code (a stable identifier of the kind of finding, each documented in '
+'docs/check.md), severity (error, warning, info), object, problem, hint. Registered tables whose RLS, policies '
+'(kind, role or edited expressions), default, index or TRUNCATE guard drifted; policies tenancy did not generate '
+'(permissive: error, restrictive: info); TRUNCATE granted to roles other than the owner; unregistered tables with a '
+'tenant column, and tenant columns that are not uuid; views whose owner reads scoped tables past row-level security '
+'(error; info when RLS still applies to the owner) and materialized views over scoped tables through any chain of '
+'views; SECURITY DEFINER functions that reach scoped tables or set_tenant through the functions they call; rules '
+'that touch scoped tables; unique indexes whose key columns and foreign keys lack the tenant column; a current role '
+'that escapes RLS or owns scoped tables; tenancy''s schema or objects owned by another role than the extension''s '
+'owner.';

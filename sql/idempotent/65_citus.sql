@@ -330,7 +330,7 @@ $fn$;
 -- shards and nodes, never a row.
 --@grant app
 create or replace function tenancy._check_citus()
-returns table (severity text, object text, problem text, hint text)
+returns table (code text, severity text, object text, problem text, hint text)
 language plpgsql
 volatile
 security definer
@@ -357,7 +357,7 @@ begin
 
     select pg_catalog.encode(pg_catalog.sha256(k.key), 'hex') into v_key from tenancy._cluster_key k;
     if v_key is null then
-        return query select 'error', 'tenancy._cluster_key',
+        return query select 'citus_no_cluster_key', 'error', 'tenancy._cluster_key',
             'this coordinator has no cluster key: set_tenant(..., local => true) is refused (TN007)',
             'Run select tenancy.citus_distribute_key();';
     end if;
@@ -368,11 +368,12 @@ begin
         )
     loop
         if not v_row.success then
-            return query select 'error', pg_catalog.format('node %s:%s', v_row.nodename, v_row.nodeport),
+            return query select 'citus_node_unreachable', 'error',
+                pg_catalog.format('node %s:%s', v_row.nodename, v_row.nodeport),
                 pg_catalog.format('tenancy cannot be inspected there: %s', v_row.result),
                 'Install tenancy on every node: create extension tenancy on the coordinator propagates it.';
         elsif v_key is not null and v_row.result is distinct from v_key then
-            return query select 'error', pg_catalog.format('node %s:%s', v_row.nodename, v_row.nodeport),
+            return query select 'citus_node_key', 'error', pg_catalog.format('node %s:%s', v_row.nodename, v_row.nodeport),
                 case when v_row.result = 'none' then 'the node has no cluster key'
                     else 'the node''s cluster key differs from the coordinator''s' end
                 || ': it refuses every signed context, so its shards show no rows and refuse writes',
@@ -391,7 +392,8 @@ begin
                 $q$select relrowsecurity and relforcerowsecurity from pg_catalog.pg_class where oid = '%s'::regclass$q$)
         loop
             if not v_row.success or v_row.result is distinct from 't' then
-                return query select 'error',
+                return query select
+                    case when v_row.success then 'citus_shard_rls' else 'citus_shard_unreachable' end, 'error',
                     pg_catalog.format('%s (shard %s on %s:%s)', v_rel, v_row.shardid, v_row.nodename, v_row.nodeport),
                     case when v_row.success then 'row-level security is not enabled and forced on this shard: its rows '
                         'are returned unfiltered' else 'the shard cannot be inspected: ' || v_row.result end,
@@ -401,7 +403,7 @@ begin
         end loop;
         for v_row in select * from pg_catalog.run_command_on_placements(v_rel, c_policies) loop
             if v_row.success and v_row.result is distinct from v_want then
-                return query select 'error',
+                return query select 'citus_shard_policies', 'error',
                     pg_catalog.format('%s (shard %s on %s:%s)', v_rel, v_row.shardid, v_row.nodename, v_row.nodeport),
                     'the shard''s policies differ from the coordinator''s (edited, dropped or added on the shard)',
                     pg_catalog.format('select tenancy.register_table(%L); on the coordinator regenerates them; drop '
@@ -411,7 +413,7 @@ begin
     end loop;
 
     return query
-    select 'warning', s.relid::text,
+    select 'citus_not_by_tenant', 'warning', s.relid::text,
         pg_catalog.format('distributed by %I, not by its tenant column %I: a tenant''s rows span shards and its '
             'queries cannot be routed to one', pg_catalog.column_to_column_name(s.relid, d.partkey), s.tenant_column),
         'Distribute it by the tenant column: select create_distributed_table(table, tenant column).'

@@ -11,7 +11,11 @@ select tenancy._protect_own_table('tenancy.domain_mappings', 'tenant_id', array[
 select tenancy._protect_own_table('tenancy.token_layers', 'tenant_id', null);
 select tenancy._protect_own_table('tenancy.token_rules', 'tenant_id', null);
 
-create or replace function tenancy.grant_app(role regrole, strict boolean default false)
+create or replace function tenancy.grant_app(
+    role regrole,
+    strict boolean default false,
+    pooled boolean default false
+)
 returns void
 language plpgsql
 volatile
@@ -19,7 +23,8 @@ set search_path = pg_catalog, pg_temp
 as $fn$
 begin
     if role is null then
-        raise exception 'grant_app needs a role' using errcode = '22023';
+        raise exception 'grant_app needs a role' using errcode = '22023',
+            hint = 'Name an existing role: select tenancy.grant_app(''app'');';
     end if;
     execute pg_catalog.format('grant tenancy_app to %s', role);
     -- a strict role takes a context only through set_tenant_from_jwt (plpython/strict.py); only a
@@ -27,15 +32,22 @@ begin
     if coalesce(strict, false) then
         execute pg_catalog.format('grant tenancy_strict to %s', role);
     end if;
+    -- a pooled role takes only transaction contexts (local => true): set_tenant refuses it a session
+    -- context; only a DBA's revoke tenancy_pooled from the role undoes it
+    if coalesce(pooled, false) then
+        execute pg_catalog.format('grant tenancy_pooled to %s', role);
+    end if;
 end
 $fn$;
 
-comment on function tenancy.grant_app(regrole, boolean) is
+comment on function tenancy.grant_app(regrole, boolean, boolean) is
 'Grant what an application login needs, by membership in the role tenancy_app: execute on the context, domain '
 'and token read functions, and select (under row-level security) on the extension''s tables; usage on schema '
 'tenancy is PUBLIC''s. No writes, no user tables. strict => true also makes it a member of tenancy_strict: it may '
-'then take a context only through set_tenant_from_jwt (set_tenant and set_tenant_for_domain are TN007 for it); '
-'grant_app without strict never removes that (revoke tenancy_strict from the role does).';
+'then take a context only through set_tenant_from_jwt (set_tenant and set_tenant_for_domain are TN007 for it). '
+'pooled => true makes it a member of tenancy_pooled, for logins behind a transaction-pooling pooler (PgBouncer '
+'pool_mode = transaction): a session context (local => false) is TN007 for it, local => true works. grant_app '
+'without strict or pooled never removes either (revoke tenancy_strict / tenancy_pooled from the role does).';
 
 create or replace function tenancy.grant_platform(role regrole)
 returns void

@@ -1,6 +1,6 @@
 -- tenancy.check(): each finding.
 begin;
-select plan(27);
+select plan(30);
 
 create table public.cust (id bigserial primary key, tenant_id uuid not null, email text unique);
 create table public.ord (id bigserial primary key, tenant_id uuid not null, cust_id bigint references public.cust (id));
@@ -28,6 +28,12 @@ select ok(exists (select from findings where object = 'public.cust_email_key' an
 select ok(exists (select from findings where object ~ 'ord_cust_id_fkey' and problem ~ 'foreign key'),
     'a foreign key without the tenant column');
 select ok(exists (select from findings where problem ~ 'superuser'), 'the current role is a superuser');
+select ok(not exists (select from findings where coalesce(code, '') !~ '^[a-z][a-z0-9_]+$'),
+    'every finding has a code');
+select ok(exists (select from findings where object = 'public.v_bad' and code = 'view_bypasses_rls')
+    and exists (select from findings where object = 'public.mv' and code = 'matview_stores_rows')
+    and exists (select from findings where object = 'public.loose' and code = 'table_not_registered'),
+    'codes name the kind of finding');
 
 -- drift: a policy removed behind tenancy's back (event triggers do not fire in replica mode, as in a
 -- careless restore script)
@@ -105,6 +111,10 @@ select ok(not exists (select from findings2 where object = 'public.acct_email_ok
 select ok(not exists (select from findings2 where object = 'public.not_mine' and problem ~ 'owns'),
     'a superuser is not told it owns a table another role owns');
 select ok(not exists (select from findings2 where coalesce(hint, '') = ''), 'every finding has a hint');
+select ok(exists (select from findings2 where object = 'public.acct' and code = 'policy_edited')
+    and exists (select from findings2 where object = 'public.acct' and code = 'restrictive_policy')
+    and exists (select from findings2 where object = 'public.acct' and code = 'truncate_granted'),
+    'v0.2 findings have their codes');
 
 select * from finish();
 rollback;

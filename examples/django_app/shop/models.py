@@ -1,9 +1,9 @@
 from django.db import models
+from tenancy.django import TenantField
 
 
 class Order(models.Model):
-    # filled by the database (tenancy._default_tenant()) when not given: the current tenant
-    tenant_id = models.UUIDField(db_index=True, db_default=models.Func(function="tenancy._default_tenant"))
+    tenant_id = TenantField()  # filled by the database from the current tenant context
     title = models.TextField()
 
     class Meta:

@@ -5,7 +5,10 @@ import json
 import os
 
 from django.db import connection
-from django.test import TransactionTestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
+from tenancy.django import tenant
+
+from .models import Order
 
 
 class ShopTests(TransactionTestCase):
@@ -70,3 +73,28 @@ class ShopTests(TransactionTestCase):
             for auth in (f"Bearer {forged}", "", "Bearer x.y.z"):
                 response = self.client.get("/orders", HTTP_HOST="acme.test", HTTP_AUTHORIZATION=auth)
                 self.assertEqual(response.status_code, 403, auth)
+
+
+class InOneTransactionTests(TestCase):
+    """A TestCase runs each test in a transaction: no request may leave its context to the test body."""
+
+    def current(self):
+        with connection.cursor() as cur:
+            cur.execute("select tenancy.current_tenant(), (select count(*) from shop_order)")
+            return cur.fetchone()
+
+    def test_no_context_leaks_out_of_a_request(self):
+        response = self.client.post("/orders", json.dumps({"title": "a1"}), content_type="application/json",
+                                    HTTP_HOST="acme.test")  # fmt: skip
+        self.assertEqual(response.status_code, 201)
+        self.assertEqual(self.current(), (None, 0))
+        self.assertEqual(self.client.get("/orders", HTTP_HOST="acme.test").json()["titles"], ["a1"])
+        self.assertEqual(self.current(), (None, 0))
+
+    def test_tenant_field_is_filled_from_the_context(self):
+        with tenant(host="globex.test") as globex:
+            order = Order.objects.create(title="g1")
+            self.assertEqual(order.tenant_id, globex)  # read back from the database
+        self.assertEqual(self.current(), (None, 0))
+        with tenant(host="acme.test"):
+            self.assertEqual(list(Order.objects.values_list("title", flat=True)), [])

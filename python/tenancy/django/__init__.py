@@ -1,4 +1,4 @@
-"""Django integration of tenancy.
+"""Django integration of tenancy (README, "Django").
 
 settings.py::
 
@@ -6,16 +6,30 @@ settings.py::
     TENANCY = {"SOURCE": "host"}            # or "jwt": Authorization: Bearer <token> (or the cookie COOKIE)
     TEST_RUNNER = "tenancy.django.TenancyTestRunner"
 
+Models::
+
+    from tenancy.django import TenantField
+    class Order(models.Model):
+        tenant_id = TenantField()           # filled by the database from the current context
+
 Migrations::
 
     from tenancy.django import RegisterTable
-    operations = [migrations.CreateModel(...), RegisterTable("order")]
+    operations = [migrations.CreateModel(name="Order", ...), RegisterTable("Order")]
 
-See docs/identity.md and the README section "From Django / SQLAlchemy".
+See the README section "Django" and docs/identity.md.
 """
 
+from .fields import TenantField
 from .middleware import TenancyMiddleware, stream_in_tenant, tenant
 from .operations import RegisterTable
 from .test import TenancyTestRunner
 
-__all__ = ["RegisterTable", "TenancyMiddleware", "TenancyTestRunner", "stream_in_tenant", "tenant"]
+__all__ = [
+    "RegisterTable",
+    "TenancyMiddleware",
+    "TenancyTestRunner",
+    "TenantField",
+    "stream_in_tenant",
+    "tenant",
+]

@@ -7,6 +7,11 @@ connection never carries it), and runs the rest of the stack — views, template
 inside. TN005 (unknown host) → 404; TN002, TN007, TN008 → 403; TN001 (no tenant for the token's
 organization) → 403.
 
+Inside a transaction that is already open (Django's ``TestCase`` runs each test in one), the
+middleware's transaction is a savepoint, which a ``local`` context outlives: the middleware then ends
+the context when the response is done (``tenancy.reset_tenant()``), so the test body after a request
+has no context, as a real client after a real request.
+
 Streaming responses: their iterator runs after this middleware has returned, i.e. after the
 transaction has ended, so it would read with no context (zero rows). By default the middleware
 therefore consumes a streaming response's iterator inside the transaction (correct, not streamed).
@@ -60,12 +65,22 @@ def set_context(using: str, **source: Any) -> Any:
         raise new from exc
 
 
+def end_context(using: str) -> None:
+    """No context any more in the current transaction of ``using`` (tenancy.reset_tenant())."""
+    with connections[using].cursor() as cur:
+        cur.execute("select tenancy.reset_tenant()")
+
+
 @contextmanager
 def tenant(using: str = "default", **source: Any) -> Iterator[Any]:
     """``with tenant(tenant=id):`` (or host= / jwt=) — a transaction with the context, for management
-    commands and background jobs (Celery tasks, ...)."""
+    commands and background jobs (Celery tasks, ...). Inside an outer transaction (a TestCase) it is a
+    savepoint, which a local context outlives: the context is ended when the block ends."""
+    nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):
         yield set_context(using, **source)
+        if nested:
+            end_context(using)
 
 
 def refusal_response(exc: TenancyError) -> HttpResponse:
@@ -92,6 +107,9 @@ class TenancyMiddleware:
         using = config["DATABASE"]
         source = _source(request, config)
         request.tenancy_source = (using, source)  # type: ignore[attr-defined]
+        # inside a transaction already (a TestCase, a view called from a job): the atomic block below is
+        # a savepoint, and a local context outlives its release; it must not outlive the request
+        nested = connections[using].in_atomic_block
         with transaction.atomic(using=using):
             try:
                 with transaction.atomic(using=using):  # a savepoint: a refusal leaves the outer usable
@@ -101,6 +119,8 @@ class TenancyMiddleware:
             response = self.get_response(request)
             if response.streaming and config["BUFFER_STREAMING"] and not _streams_itself(response):
                 response.streaming_content = list(response.streaming_content)
+            if nested:
+                end_context(using)
         return response
 
 

@@ -1,6 +1,10 @@
 """A migration operation that registers a model's table with tenancy (and unregisters it backwards).
 
-    operations = [migrations.CreateModel(name="Order", ...), RegisterTable("order")]
+    from tenancy.django import RegisterTable
+    operations = [migrations.CreateModel(name="Order", ...), RegisterTable("Order")]
+
+It takes the model's name (as in ``CreateModel``, any case), not the table's: the table is the model's
+``db_table`` in the migration's state.
 
 Put it after the operations that create the table and its indexes: register_table creates its index
 led by the tenant column only when none exists, so the index Django declares (``db_index`` / a

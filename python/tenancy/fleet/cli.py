@@ -9,6 +9,7 @@
     export TENANT --out DIR
     erase TENANT --confirm
     list
+    lint [--format text|json|sarif] [--baseline FILE] [--fail-on error|warning|info]   (lint.py)
 
 TENANT is a path (``brandsyncup/acme``) or a uuid. ``--dsn`` or ``TENANCY_DSN`` names the control
 database (a superuser or the extension's owner: the command creates schemas and databases). Exit
@@ -27,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from . import lint
 from . import plan as P
 
 
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm", action="store_true")
     p.add_argument("--receipt", type=Path, default=None, help="also write the receipt to this file")
     sub.add_parser("list", parents=[common], help="tenants and their placements")
+    lint.add_parser(sub, common)
     return ap
 
 
@@ -114,6 +117,8 @@ def run(argv: list[str] | None = None) -> int:
     if not dsn:
         print("tenancy: no control database: give --dsn or set TENANCY_DSN", file=sys.stderr)
         return P.USAGE
+    if args.command == "lint":  # one database, no fleet
+        return lint.run(args, dsn)
     try:
         fleet = Fleet(
             dsn,

@@ -431,7 +431,9 @@ class Fleet:
                     "problem": problem,
                 }
             )
-        for sev, obj, problem, _hint in conn.execute("select * from tenancy.check()"):
+        for sev, obj, problem, _hint in conn.execute(
+            "select severity, object, problem, hint from tenancy.check()"
+        ):
             if problem.startswith(OWN_ROLE) or sev == "info":
                 continue
             out.append(

@@ -1,3 +1,4 @@
+import tenancy.django
 from django.db import migrations, models
 from tenancy.django import RegisterTable
 
@@ -9,16 +10,16 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Order",
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
                 (
-                    "tenant_id",
-                    models.UUIDField(
-                        db_index=True, db_default=models.Func(function="tenancy._default_tenant")
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
+                ("tenant_id", tenancy.django.TenantField()),
                 ("title", models.TextField()),
             ],
             options={"db_table": "shop_order"},
         ),
-        RegisterTable("order"),  # tenancy (3): row-level security on the table, after Django's own index
+        RegisterTable("Order"),  # tenancy (3): row-level security on the table, after Django's own index
     ]
