@@ -1,17 +1,21 @@
-"""The SQL side of ``tenancy.set_tenant_from_jwt`` (SPEC 2a), around the pure verifier ``identity``.
+"""The SQL side of ``tenancy.set_tenant_from_jwt`` (SPEC 2a), around the verifier ``identity``.
 
 Two steps, in two functions:
 
-``verify_token`` (``tenancy._jwt_verify``, SECURITY DEFINER: it reads ``tenancy.jwt_issuers`` and
-    ``tenancy.tenants`` past row-level security) verifies the token against the registered issuers
+``verify_token`` (``tenancy._jwt_verify``, SECURITY DEFINER: it reads ``tenancy.jwt_issuers``,
+    ``tenancy.jwt_revocations`` and ``tenancy.tenants`` past row-level security) verifies the token
     and maps its tenant claim to ``tenants.external_id``.  It answers only the tenant id a token
-    that verifies names (or the refusal), never the issuers or any other tenant.  The issuer map is
-    kept per backend and rebuilt when the issuers' version counter moves (every write bumps it) or
-    after ``RELOAD_AFTER`` seconds (the counter is bumped before the writer commits, so a load that
-    raced the commit is not trusted for long); parsed issuers are kept by the content of their row,
-    so a rebuild does not parse the same JWKS again.  Verified tokens stay in ``identity.verify``'s
-    cache until they expire.  External ids are looked up through a cache that the tenants' version
-    counter empties, with the same time bound.
+    that verifies names (or the refusal), never the issuers or any other tenant.
+
+    Nothing it answers is older than the snapshot of the call: every call reads, in one prepared
+    statement, the version of the issuer's row (its ``xmin`` and ``ctid``, which every write of the
+    row changes), the latest revocation that covers the token's issuer and subject, and the tenant
+    that holds the external id.  There is no version counter, no trigger and no time window, so a
+    hot standby answers as the primary once it has replayed the write, in every backend.  What is
+    kept per backend is only what those reads validate: the parsed JWKS of each issuer, by the
+    version of its row (a new version is parsed again), and ``identity.verify``'s verified tokens,
+    served while the issuer's configuration is the same, re-checked for expiry and revocation on
+    every call.
 
 ``set_tenant_from_jwt`` (``tenancy._set_tenant_from_jwt``, the caller's rights) audits refusals
     (the token appears only as a hash prefix), then calls ``tenancy.set_tenant`` for the tenant with
@@ -29,28 +33,37 @@ if TYPE_CHECKING:  # importing typing costs a new backend milliseconds: annotati
 
 from . import identity, strict
 from .context import audit
+from .packages import MissingPackage
 
-ISSUERS_KEY = "tenancy.jwt.issuers"
 PARSED_KEY = "tenancy.jwt.parsed"
 CACHE_KEY = "tenancy.jwt.cache"
-TENANTS_KEY = "tenancy.jwt.tenants"
-RELOAD_AFTER = 2.0  # seconds
 
-VERSIONS_SQL = (
-    "select pg_catalog.pg_sequence_last_value('tenancy._jwt_issuers_version'::regclass) as issuers,"
-    " pg_catalog.pg_sequence_last_value('tenancy._tenants_version'::regclass) as tenants"
+# One statement per call: the issuer row's version, the revocation that covers (issuer, subject)
+# (a revocation of the whole issuer, subject null, and one of that subject: at most one row each),
+# and the tenant of the external id. Every name qualified: the plan is kept for the backend.
+STATE_SQL = (
+    "select (select i.xmin::text operator(pg_catalog.||) ':' operator(pg_catalog.||) i.ctid::text"
+    " from tenancy.jwt_issuers i where i.issuer operator(pg_catalog.=) $1) as version,"
+    " pg_catalog.date_part('epoch', greatest("
+    "(select r.issued_before from tenancy.jwt_revocations r"
+    " where r.issuer operator(pg_catalog.=) $1 and r.subject is null),"
+    " (select r.issued_before from tenancy.jwt_revocations r"
+    " where r.issuer operator(pg_catalog.=) $1 and r.subject operator(pg_catalog.=) $2))) as revoked_before,"
+    " (select t.id::text from tenancy.tenants t where t.external_id operator(pg_catalog.=) $3) as tenant"
 )
-ISSUERS_SQL = (
-    "select i.issuer, i.jwks::text as jwks, i.tenant_claim, i.audiences,"
-    " pg_catalog.date_part('epoch', i.leeway)::float8 as leeway from tenancy.jwt_issuers i"
+ISSUER_SQL = (
+    "select i.xmin::text operator(pg_catalog.||) ':' operator(pg_catalog.||) i.ctid::text as version,"
+    " i.jwks::text as jwks, i.tenant_claim, i.audiences,"
+    " pg_catalog.date_part('epoch', i.leeway)::float8 as leeway"
+    " from tenancy.jwt_issuers i where i.issuer operator(pg_catalog.=) $1"
 )
 TENANT_SQL = "select t.id::text as id from tenancy.tenants t where t.external_id operator(pg_catalog.=) $1"
 
 TN001_HINT = (
     "Set tenants.external_id of the organization's tenant to the identity provider's organization id."
 )
-TN008_HINT = (
-    "Register the identity provider with tenancy.add_jwt_issuer(issuer, jwks, tenant_claim, audiences)."
+BAD_ROW_HINT = (
+    "Register the issuer again with tenancy.add_jwt_issuer, which validates it (the row was written past it)."
 )
 
 
@@ -75,106 +88,114 @@ def unpack_sqlstate(code: int) -> str:
     return "".join(chr(((code >> (6 * i)) & 0x3F) + ord("0")) for i in range(5))
 
 
-def _row_key(row: Any) -> str:
-    ident = (row["issuer"], row["jwks"], row["tenant_claim"], row["audiences"], row["leeway"])
-    return hashlib.sha256(repr(ident).encode()).hexdigest()
+def parse_row(row: Any) -> identity.Issuer:
+    """The ``Issuer`` of a ``tenancy.jwt_issuers`` row (``JwksError`` when it does not validate)."""
+    audiences = row["audiences"]
+    return identity.make_issuer(
+        row["issuer"],
+        row["jwks"],
+        row["tenant_claim"],
+        list(audiences) if audiences is not None else None,
+        float(row["leeway"]),
+    )
 
 
-def build_issuers(rows: list[Any], parsed: dict[str, identity.Issuer]) -> dict[str, identity.Issuer]:
-    """The ``issuers`` map of ``identity.verify`` from the table's rows; ``parsed`` keeps the parsed
-    issuers by the content of their row (pruned to the rows given). A row that does not parse (written
-    by hand past add_jwt_issuer) is left out: its tokens are refused as from an unknown issuer."""
-    out: dict[str, identity.Issuer] = {}
-    keep: dict[str, identity.Issuer] = {}
-    for row in rows:
-        key = _row_key(row)
-        issuer = parsed.get(key)
-        if issuer is None:
-            try:
-                audiences = row["audiences"]
-                issuer = identity.make_issuer(
-                    row["issuer"],
-                    row["jwks"],
-                    row["tenant_claim"],
-                    list(audiences) if audiences is not None else None,
-                    float(row["leeway"]),
-                )
-            except identity.JwksError:
-                continue
-        keep[key] = issuer
-        out[issuer.issuer] = issuer
-    parsed.clear()
-    parsed.update(keep)
-    return out
-
-
-def _issuers(plpy: Any, gd: dict[str, Any], version: int, now: float) -> dict[str, identity.Issuer]:
-    state = gd.get(ISSUERS_KEY)
-    if state is not None and state[0] == version and now - state[1] <= RELOAD_AFTER:
-        return state[2]
-    rows = list(plpy.execute(_plan(plpy, gd, "tenancy.plan.jwt_issuers", ISSUERS_SQL)))
-    issuers = build_issuers(rows, gd.setdefault(PARSED_KEY, {}))
-    gd[ISSUERS_KEY] = (version, now, issuers)
-    return issuers
-
-
-def _tenant(plpy: Any, gd: dict[str, Any], external_id: str, version: int, now: float) -> str | None:
-    state = gd.get(TENANTS_KEY)
-    if state is None or state["version"] != version:
-        state = gd[TENANTS_KEY] = {"version": version, "map": {}}
-    hit = state["map"].get(external_id)
-    if hit is not None and now - hit[0] <= RELOAD_AFTER:
+def issuer_for(
+    plpy: Any, gd: dict[str, Any], iss: str, version: str
+) -> identity.Issuer | identity.JwksError | None:
+    """The parsed issuer ``iss`` at row version ``version``: from the backend's cache, else read and
+    parsed (and kept under the version the read saw). None when the row is gone; the JwksError when
+    the row does not validate (written by hand past add_jwt_issuer)."""
+    parsed = gd.setdefault(PARSED_KEY, {})
+    hit = parsed.get(iss)
+    if hit is not None and hit[0] == version:
         return hit[1]
-    rows = plpy.execute(_plan(plpy, gd, "tenancy.plan.jwt_tenant", TENANT_SQL, ["text"]), [external_id])
-    tenant = rows[0]["id"] if len(rows) else None
-    if tenant is not None:
-        if len(state["map"]) >= identity.DEFAULT_CACHE_SIZE:
-            state["map"].clear()
-        state["map"][external_id] = (now, tenant)
-    return tenant
-
-
-def _answer(tenant: str | None = None, sqlstate: str | None = None, message: str | None = None,
-            hint: str | None = None, check: str | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"tenant": tenant, "sqlstate": sqlstate, "message": message, "hint": hint, "check_name": check}
-
-
-def verify_token(plpy: Any, gd: dict[str, Any], token: Any, now: float, clock: float) -> dict[str, Any]:
-    """``tenancy._jwt_verify``: the tenant a token names, or the refusal (TN008 with its check, TN001).
-
-    ``now`` is the wall clock (seconds since the epoch, for exp/nbf); ``clock`` a monotonic clock
-    (for the reload bounds)."""
-    row = plpy.execute(_plan(plpy, gd, "tenancy.plan.jwt_versions", VERSIONS_SQL))[0]
-    issuers = _issuers(plpy, gd, -1 if row["issuers"] is None else int(row["issuers"]), clock)
+    rows = plpy.execute(_plan(plpy, gd, "tenancy.plan.jwt_issuer", ISSUER_SQL, ["text"]), [iss])
+    if not len(rows):
+        parsed.pop(iss, None)
+        return None
+    row = dict(rows[0])
+    row["issuer"] = iss
     try:
-        verified = identity.verify(token, issuers, now, cache=gd.setdefault(CACHE_KEY, {}))
+        issuer: identity.Issuer | identity.JwksError = parse_row(row)
+    except identity.JwksError as exc:
+        issuer = exc
+    parsed[iss] = (row["version"], issuer)
+    return issuer
+
+
+def _answer(sqlstate: str, message: str, hint: str, check: str | None = None) -> list[str]:
+    return [sqlstate, message, hint, check or ""]
+
+
+def verify_token(plpy: Any, gd: dict[str, Any], token: Any, now: float) -> list[str]:
+    """``tenancy._jwt_verify``: ``[tenant id]``, or ``[sqlstate, message, hint, check]`` (TN008 naming the
+    check that failed, TN001, or 58P01 when the cryptography package is missing).
+
+    ``now`` is the wall clock (seconds since the epoch, for exp/nbf)."""
+    cache = gd.setdefault(CACHE_KEY, {})
+    try:
+        iss, sub, cached, claims = identity.peek(token, cache)
+        if iss is None:  # no iss: verify says so (and checks the header first)
+            identity.verify(token, {}, now)
+        if cached is not None:
+            external = cached.external_id
+        else:
+            hit = gd.get(PARSED_KEY, {}).get(iss)
+            guess = None
+            if hit is not None and isinstance(hit[1], identity.Issuer) and claims is not None:
+                guess = identity.claim_value(claims, hit[1].claim_path)
+            external = guess if isinstance(guess, str) else None
+        plan = _plan(plpy, gd, "tenancy.plan.jwt_state", STATE_SQL, ["text", "text", "text"])
+        state = plpy.execute(plan, [iss, sub, external])[0]
+        version = state["version"]
+        issuers: dict[str, identity.Issuer] = {}
+        if version is not None:
+            issuer = issuer_for(plpy, gd, iss, version)
+            if isinstance(issuer, identity.JwksError):
+                return _answer(
+                    identity.REFUSED,
+                    f"identity token refused: issuer {identity._show(iss)} is registered, but its row does"
+                    f" not validate ({issuer.message})",
+                    BAD_ROW_HINT,
+                    "issuer",
+                )
+            if issuer is not None:
+                issuers[iss] = issuer
+        verified = identity.verify(token, issuers, now, cache=cache, revoked_before=state["revoked_before"])
     except identity.TokenRefused as exc:
-        return _answer(sqlstate=exc.sqlstate, message=exc.message, hint=TN008_HINT, check=exc.check)
-    tenants_version = -1 if row["tenants"] is None else int(row["tenants"])
-    tenant = _tenant(plpy, gd, verified.external_id, tenants_version, clock)
-    if tenant is None:
-        issuer = issuers[verified.issuer]
-        return _answer(
-            sqlstate="TN001",
-            message=(
-                f"unknown tenant: no tenant has external id {verified.external_id!r} (claim"
-                f" {issuer.tenant_claim!r} of the identity token from issuer {verified.issuer!r})"
-            ),
-            hint=TN001_HINT,
+        return _answer(exc.sqlstate, exc.message, exc.hint, exc.check)
+    except MissingPackage as exc:
+        return _answer(exc.sqlstate, exc.message, exc.hint)
+    tenant = state["tenant"]
+    if verified.external_id != external:
+        rows = plpy.execute(
+            _plan(plpy, gd, "tenancy.plan.jwt_tenant", TENANT_SQL, ["text"]), [verified.external_id]
         )
-    return _answer(tenant=tenant)
+        tenant = rows[0]["id"] if len(rows) else None
+    if tenant is None:
+        return _answer(
+            "TN001",
+            f"unknown tenant: no tenant has external id {verified.external_id!r} (claim"
+            f" {issuers[verified.issuer].tenant_claim!r} of the identity token from issuer"
+            f" {verified.issuer!r})",
+            TN001_HINT,
+        )
+    return [tenant]
 
 
 def set_tenant_from_jwt(plpy: Any, gd: dict[str, Any], token: Any, local: bool) -> list[str]:
-    """``tenancy._set_tenant_from_jwt``: ``[tenant id]`` or ``[sqlstate, message, hint]`` (audited)."""
-    asked = f"set_tenant_from_jwt({token_ref(token)}, local => {'true' if local else 'false'})"
-    res = plpy.execute(_plan(plpy, gd, "tenancy.plan.jwt_verify", "select * from tenancy._jwt_verify($1)",
-                             ["text"]), [token])[0]  # fmt: skip
-    if res["sqlstate"] is not None:
-        reason = res["message"] if res["check_name"] is None else f"[{res['check_name']}] {res['message']}"
-        audit(plpy, gd, "refused_context", asked, reason, res["sqlstate"])
-        return [res["sqlstate"], res["message"], res["hint"] or ""]
-    tenant = res["tenant"]
+    """``tenancy._set_tenant_from_jwt``: ``[tenant id]`` or ``[sqlstate, message, hint[, detail]]``
+    (audited); a TN008's detail is ``check: <name>`` (``identity.CHECKS``)."""
+    plan = _plan(plpy, gd, "tenancy.plan.jwt_verify", "select tenancy._jwt_verify($1) as r", ["text"])
+    res = plpy.execute(plan, [token])[0]["r"]
+    if len(res) > 1:
+        sqlstate, message, hint, check = res
+        asked = f"set_tenant_from_jwt({token_ref(token)}, local => {'true' if local else 'false'})"
+        audit(plpy, gd, "refused_context", asked, f"[{check}] {message}" if check else message, sqlstate)
+        # the DETAIL names the check, for applications that act on it (expired: renew the token)
+        return [sqlstate, message, hint, f"check: {check}"] if check else [sqlstate, message, hint]
+    tenant = res[0]
     plan = _plan(
         plpy, gd, "tenancy.plan.jwt_set", "select tenancy.set_tenant($1, $2) as id", ["uuid", "bool"]
     )
@@ -188,6 +209,7 @@ def set_tenant_from_jwt(plpy: Any, gd: dict[str, Any], token: Any, local: bool) 
         sqlstate = getattr(exc, "sqlstate", None) or (unpack_sqlstate(data[0]) if data else "XX000")
         message = exc.args[0] if exc.args else str(exc)
         hint = data[2] if len(data) > 2 and data[2] else ""
+        asked = f"set_tenant_from_jwt({token_ref(token)}, local => {'true' if local else 'false'})"
         audit(plpy, gd, "refused_context", asked, f"tenant {tenant}: {message}", sqlstate)
         return [sqlstate, message, hint]
     finally:
