@@ -151,21 +151,60 @@ comment on function tenancy.revoke_jwt(text, text, timestamptz) is
 '''infinity'' blocks the subject until its row is deleted from tenancy.jwt_revocations. 22023 for an issuer that is '
 'not registered. DBA only.';
 
--- The tenant a token names, past RLS: it reads tenancy.jwt_issuers, tenancy.jwt_revocations and
--- tenancy.tenants as the extension's owner and answers only the id of the tenant that a verifying token names (or the
--- refusal), so calling it directly tells nothing that the token does not already prove.
---@grant app
-create or replace function tenancy._jwt_verify(p_token text)
+-- set_tenant_from_jwt runs one statement (plpython/jwt_context.py VERIFY_AND_SET): _jwt_verify reads the
+-- issuer row's version, the revocation and the tenant of the external id past RLS (PL/pgSQL: in the
+-- caller's statement, without the subtransaction of a plpy.execute), and _jwt_check verifies the token
+-- against them; then set_tenant takes the context. _jwt_check runs only as the extension's owner (no
+-- application role may execute it) and answers only inside that statement (a nonce in the backend's
+-- state that no SQL role can read or write): _jwt_verify called directly refuses (42501), so it tells
+-- nothing that the token does not already prove.
+create or replace function tenancy._jwt_check(
+    p_token text, p_nonce text, p_issuer text, p_external text, p_version text, p_revoked_before float8,
+    p_tenant text
+)
 returns text[]
 language plpython3u
+volatile
+parallel unsafe
+as $fn$
+#@tenancy
+import time
+return T.jwt_context.verify_token(
+    plpy, T.gd, p_token, time.time(), p_nonce, p_issuer, p_external, p_version, p_revoked_before, p_tenant
+)
+$fn$;
+
+--@grant app
+create or replace function tenancy._jwt_verify(
+    p_token text, p_nonce text, p_issuer text, p_subject text, p_external text
+)
+returns text[]
+language plpgsql
 volatile
 parallel unsafe
 security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
-#@tenancy
-import time
-return T.jwt_context.verify_token(plpy, T.gd, p_token, time.time())
+declare
+    v_version text;
+    v_revoked_before float8;
+    v_tenant text;
+begin
+    -- one statement: the issuer row's version (every write changes xmin or ctid), the latest revocation
+    -- of the issuer (subject null) or of the subject (at most one row each), the external id's tenant
+    select
+        (select i.xmin::text || ':' || i.ctid::text from tenancy.jwt_issuers i where i.issuer = p_issuer),
+        pg_catalog.date_part('epoch', greatest(
+            (select r.issued_before from tenancy.jwt_revocations r where r.issuer = p_issuer and r.subject is null),
+            (
+                select r.issued_before from tenancy.jwt_revocations r
+                where r.issuer = p_issuer and r.subject = p_subject
+            )
+        )),
+        (select t.id::text from tenancy.tenants t where t.external_id = p_external)
+    into v_version, v_revoked_before, v_tenant;
+    return tenancy._jwt_check(p_token, p_nonce, p_issuer, p_external, v_version, v_revoked_before, v_tenant);
+end
 $fn$;
 
 -- {tenant id} or {sqlstate, message, hint}, audited; the context is set by tenancy.set_tenant.

@@ -12,7 +12,7 @@ alter table tenancy.jwt_issuers drop column revision;
 alter extension tenancy drop sequence tenancy._jwt_issuers_version;
 drop sequence tenancy._jwt_issuers_version;
 
--- _jwt_verify answers text[] now (was a record).
+-- _jwt_verify is a PL/pgSQL reader with another signature (the PL/Python verifier is _jwt_check).
 drop function if exists tenancy._jwt_verify(text);
 
 -- Revoked identity tokens (tenancy.revoke_jwt, DBA only): the tokens of `issuer` (and of `subject`,

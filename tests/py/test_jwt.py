@@ -419,8 +419,16 @@ def test_strict_role_reaches_no_context_through_internal_functions(strict_dsn: s
                 conn.execute("select tenancy._set_tenant(%s, %s, 'set_tenant')", [tree.acme, local])
             assert info.value.sqlstate == "TN007"
         # the verifier answers only the tenant a verifying token names, and issues no context
-        res = conn.execute("select tenancy._jwt_verify(%s)", [RSA.sign(claims(orgs["globex"]))]).fetchone()
-        assert res == ([tree.globex],)
+        token = RSA.sign(claims(orgs["globex"]))
+        for nonce in (None, "", "0" * 32):
+            res = conn.execute(
+                "select tenancy._jwt_verify(%s, %s, %s, 'user_1', %s)",
+                [token, nonce, RSA_ISS, orgs["globex"]],
+            ).fetchone()
+            assert res is not None and res[0][0] == "42501", res
+        # the verifier itself is the extension owner's only
+        check = "tenancy._jwt_check(text,text,text,text,text,float8,text)"
+        assert conn.execute("select has_function_privilege(%s, 'execute')", [check]).fetchone() == (False,)
         with pytest.raises(psycopg.Error) as info:
             conn.execute("select tenancy.set_tenant(%s)", [tree.globex])
         assert info.value.sqlstate == "TN007"
