@@ -12,6 +12,15 @@ begin
 end
 $roles$;
 
+comment on table tenancy.jwt_issuers is
+'Identity providers whose tokens set_tenant_from_jwt accepts (add_jwt_issuer / drop_jwt_issuer, DBA only): the exact '
+'iss, the public JWKS, the tenant claim path, the audiences and the leeway. No application role can read it.';
+
+comment on table tenancy.jwt_revocations is
+'Revoked identity tokens (revoke_jwt, DBA only): tokens of the issuer (and subject, when not null) with iat before '
+'issued_before, or without iat, are refused. One row per issuer and subject; delete a row to lift it. No application '
+'role can read it.';
+
 -- What add_jwt_issuer validates (the verifier's own parser): null, or {sqlstate, message, hint}
 -- (58P01 when the cryptography package is missing).
 create or replace function tenancy._jwt_issuer_problem(
