@@ -801,9 +801,17 @@ def _check_time(
         )
 
 
+_last_hash: list[Any] = [None, b""]
+
+
 def token_hash(token: str) -> bytes:
-    """The cache key of a token: SHA-256 of its ASCII text."""
-    return hashlib.sha256(token.encode("ascii")).digest()
+    """The cache key of a token: SHA-256 of its ASCII text (the last one is remembered: one call of
+    set_tenant_from_jwt asks twice, from two PL/Python functions)."""
+    if _last_hash[0] == token:
+        return _last_hash[1]
+    digest = hashlib.sha256(token.encode("ascii")).digest()
+    _last_hash[0], _last_hash[1] = token, digest
+    return digest
 
 
 def _when(seconds: float) -> str:

@@ -49,11 +49,12 @@ NONCE_KEY = "tenancy.jwt.nonce"  # set_tenant_from_jwt's statement is running (i
 TENANT_KEY = "tenancy.jwt.tenant"  # the tenant _jwt_verify answered in it (for the audit line)
 
 # set_tenant_from_jwt's one statement ($1 token, $2 local, $3 nonce, $4 iss, $5 sub, $6 external id):
-# the verification (once: a MATERIALIZED CTE), then set_tenant when a tenant was answered.
+# the verification (once: OFFSET 0 keeps the subquery, and its volatile call, from being pulled up),
+# then set_tenant when a tenant was answered.
 VERIFY_AND_SET = (
-    "with v as materialized (select tenancy._jwt_verify($1, $3, $4, $5, $6) as r)"
-    " select v.r, case when pg_catalog.cardinality(v.r) operator(pg_catalog.=) 1"
-    " then tenancy.set_tenant(v.r[1]::uuid, $2) end as ctx from v"
+    "select v.r, case when pg_catalog.cardinality(v.r) operator(pg_catalog.=) 1"
+    " then tenancy.set_tenant(v.r[1]::uuid, $2) end as ctx"
+    " from (select tenancy._jwt_verify($1, $3, $4, $5, $6) as r offset 0) v"
 )
 
 ISSUER_SQL = (
