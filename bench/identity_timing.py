@@ -4,9 +4,10 @@
 
 First verification (no cache) of an RS256 and an ES256 token, and a cache hit: the best of a few
 timeit repeats, per call, in CPU time.  Also, without a target, the one-off costs of a backend:
-parsing a JWKS (an EC key's precomputed tables) and loading the module the way the extension
-loads it (compile + exec of the source).  Needs no database (tokens are made with the dev
-dependency cryptography).
+parsing a JWKS (the cryptography key objects; an EC point is checked on the curve) and loading the
+module the way the extension loads it (compile + exec of the source).  Needs no database (tokens
+are made with the dev dependency cryptography; the verifier uses the virtualenv's cryptography
+here, the distribution's in the server).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jwt_factory import ec_signer, jwks, rsa_signer  # noqa: E402
 from plpython import identity  # noqa: E402
 
 ISS = "https://clerk.example.com"
-TARGETS = {"RS256 first verify": 1e-3, "ES256 first verify": 5e-3, "cache hit": 1e-4}
+TARGETS = {"RS256 first verify": 1e-3, "ES256 first verify": 1e-3, "cache hit": 1e-4}
 
 
 def per_call(fn, number: int) -> float:
@@ -63,7 +64,11 @@ def main() -> int:
         "parse JWKS, 1 RSA key": per_call(lambda: identity.parse_jwks(jwks([rs])), 200),
         "parse JWKS, 1 EC key": per_call(lambda: identity.parse_jwks(jwks([es])), 10),
         "load module": per_call(
-            lambda: exec(compile(source, "plpython/identity.py", "exec"), {"__name__": "tenancy_identity"}), 5
+            lambda: exec(
+                compile(source, "plpython/identity.py", "exec"),
+                {"__name__": "plpython.identity", "__package__": "plpython"},
+            ),
+            5,
         ),
     }
     for name, seconds in once.items():

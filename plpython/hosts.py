@@ -9,10 +9,13 @@ raises ``ValueError`` with the sentence the SQL functions report (SQLSTATE
 2. a URL (``/``, ``?``, ``#`` or ``@`` anywhere, which covers ``://``) → rejected;
 3. a bracketed or bare IPv6 literal (``[`` first, or two colons or more) → rejected;
 4. strip a ``:port`` (ASCII digits after the only colon);
-5. non-ASCII input only: split into labels at ``.`` and its IDNA equivalents
-   (U+3002, U+FF0E, U+FF61) and convert each non-ASCII label with IDNA 2003
-   ToASCII: nameprep (case folding, NFKC, prohibited characters, bidi rules)
-   then punycode with the ``xn--`` prefix (``to_ascii_label``);
+5. non-ASCII input only: IDNA 2008 as browsers and registries apply it, UTS #46
+   with non-transitional processing and the STD3 rules (``to_ascii``): the whole
+   name is mapped (case folding, NFC, full-width letters and the dots U+3002,
+   U+FF0E, U+FF61 to ASCII; ``ß`` and final ``ς`` are kept, so ``straße.de`` is
+   ``xn--strae-oqa.de``, not ``strasse.de``), then every non-ASCII label is
+   checked by IDNA 2008 (code points, hyphens, leading combining marks,
+   CONTEXTJ/CONTEXTO, bidi) and written in punycode with the ``xn--`` prefix;
 6. lower-case (ASCII only, so no locale can turn ``I`` into a dotless ``ı``);
 7. strip one trailing dot (a fully qualified ``example.com.``);
 8. then reject, in this order: empty; longer than 253 characters; an empty
@@ -21,36 +24,39 @@ raises ``ValueError`` with the sentence the SQL functions report (SQLSTATE
    is a number (all digits, or ``0x`` and hex digits), i.e. an IPv4 literal in
    any of the forms a URL parser accepts (``10.0.0.1``, ``127.1``, ``0x7f.1``).
 
-The stdlib implements IDNA 2003 (RFC 3490/3491, Unicode 3.2), not IDNA 2008 /
-UTS #46: ``ß`` and ``ς`` are mapped (``straße`` → ``strasse``), and the stdlib's nameprep
-lets code points unassigned in Unicode 3.2 through (an emoji label is encoded; IDNA 2008
-would refuse it).  Labels that are already
+IDNA 2008 is the distribution's ``idna`` package (Debian/Ubuntu: python3-idna),
+imported at the first non-ASCII host a backend sees; without it such a host is an
+error naming the package (``packages.MissingPackage``).  Labels that are already
 ASCII (``xn--bcher-kva``) are checked against the host grammar only; their
-punycode is not decoded.
+punycode is not decoded (so an ASCII host never needs Python).
 
-The ASCII path is re-implemented in SQL (sql/src/30_domains.sql) step for step,
-with the same regular expressions; non-ASCII input is handed to this module by
-``tenancy._normalize_host_py``.  ``tests/py/test_hosts.py`` checks that both agree.
+The ASCII path is re-implemented in SQL (sql/idempotent/30_domains.sql) step for
+step, with the same regular expressions; non-ASCII input is handed to this module
+by ``tenancy._normalize_host_py``.  ``tests/py/test_hosts.py`` checks that both
+agree.
 
-Pure and stdlib only: imported by the tests, embedded into PL/Python bodies by
-scripts/build_sql.py.
+``renormalized(domain)`` says what a domain stored by the IDNA 2003 rule of
+tenancy 0.1.0 becomes under this one (the upgrade re-normalizes and reports).
+
+Pure: imported by the tests, embedded into PL/Python bodies by scripts/build_sql.py.
 """
 
 from __future__ import annotations
 
 import re
-from encodings import idna
+
+from .packages import MissingPackage
 
 MAX_HOST = 253
 MAX_LABEL = 63
 WHITESPACE = " \t\n\r\f\v"
 LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 ACE_PREFIX = "xn--"
+GRAMMAR = "has characters outside the host name grammar (letters, digits, hyphens, dots)"
 
 # The same patterns as in sql/src/30_domains.sql (PostgreSQL's `$` is Python's `\Z`).
 URL_CHARS = re.compile(r"[/?#@]")
 PORT = re.compile(r":[0-9]+\Z")
-DOTS = re.compile("[.\u3002\uff0e\uff61]")
 EMPTY_LABEL = re.compile(r"(^|\.)(\.|\Z)")
 LONG_LABEL = re.compile(r"[^.]{64}")
 OUTSIDE_GRAMMAR = re.compile(r"[^a-z0-9.-]")
@@ -65,29 +71,69 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def to_ascii_label(label: str) -> str:
-    """One label in its ASCII form: IDNA 2003 ToASCII (nameprep, punycode, ``xn--``).
+_idna_cache: list = []
 
-    An ASCII label is only lower-cased.  Lengths and the host grammar are left to
-    ``normalize``, so that a long or empty result gets the same message as an
-    ASCII one.  Raises ``ValueError`` (without the host) when nameprep refuses.
+
+def _idna():
+    """The ``idna`` package; ``MissingPackage`` (naming python3-idna) without it."""
+    if not _idna_cache:
+        try:
+            import idna
+        except ImportError as exc:
+            raise MissingPackage(
+                "idna", "python3-idna", "internationalized host names (IDNA 2008)", exc
+            ) from None
+        _idna_cache.append(idna)
+    return _idna_cache[0]
+
+
+def _outside_grammar(text: str) -> bool:
+    return any(c.isascii() and not (c.isalnum() or c in ".-") for c in text)
+
+
+def to_ascii(name: str) -> str:
+    """A non-ASCII name in its ASCII form: UTS #46 mapping (non-transitional, STD3 rules), then IDNA 2008
+    validity and punycode (``xn--``) for each label that is not ASCII after the mapping.
+
+    Lengths, empty labels and the host grammar are left to ``normalize``, so that a long or empty
+    result gets the same message as an ASCII one.  Raises ``ValueError`` (without the host) when
+    IDNA 2008 refuses, ``MissingPackage`` when the idna package cannot be imported.
     """
-    if label.isascii():
-        return label.translate(LOWER)
+    idna = _idna()
     try:
-        mapped = idna.nameprep(label)
-    except UnicodeError as exc:
-        raise ValueError(f"label {quote(label)} cannot be converted by IDNA 2003 ({exc})") from None
-    if mapped.isascii():
-        return mapped.translate(LOWER)
-    if mapped.startswith(ACE_PREFIX):
-        raise ValueError(f"label {quote(label)} starts with the ACE prefix xn-- but is not ASCII")
-    return ACE_PREFIX + mapped.encode("punycode").decode("ascii")
+        mapped = idna.uts46_remap(name, std3_rules=True, transitional=False)
+    except idna.IDNAError as exc:
+        # a character that is, or maps to, ASCII the host grammar refuses (``_``, a no-break space):
+        # say it as for ASCII input
+        try:
+            loose = idna.uts46_remap(name, std3_rules=False, transitional=False)
+        except idna.IDNAError:
+            loose = name
+        if _outside_grammar(name) or _outside_grammar(loose):
+            raise _Grammar from None
+        raise ValueError(str(exc)) from None
+    labels = []
+    for label in mapped.split("."):
+        if not label.isascii():
+            try:
+                idna.check_label(label)
+            except idna.IDNAError as exc:
+                raise ValueError(f"label {quote(label)}: {exc}") from None
+            label = ACE_PREFIX + label.encode("punycode").decode("ascii")
+        labels.append(label)
+    return ".".join(labels)
+
+
+class _Grammar(ValueError):
+    """An ASCII character outside the host grammar, found while mapping a non-ASCII name."""
 
 
 def to_unicode(host: str) -> str:
-    """The display form of a normalized host: ``xn--`` labels decoded (IDNA 2003 ToUnicode)."""
-    return ".".join(idna.ToUnicode(label) if label else label for label in host.split("."))
+    """The display form of a normalized host: ``xn--`` labels decoded (punycode; not validated)."""
+    return ".".join(
+        label[4:].encode("ascii").decode("punycode") if label.startswith(ACE_PREFIX) else label
+        for label in host.split(".")
+    )
 
 
 def _reject(host: str, problem: str) -> ValueError:
@@ -110,9 +156,11 @@ def normalize(host: str | None) -> str:
     s = PORT.sub("", s)
     if not s.isascii():
         try:
-            s = ".".join(to_ascii_label(label) for label in DOTS.split(s))
+            s = to_ascii(s)
+        except _Grammar:
+            raise _reject(host, GRAMMAR) from None
         except ValueError as exc:
-            raise _reject(host, f"is not a valid internationalized domain name: {exc}") from None
+            raise _reject(host, f"is not a valid internationalized domain name (IDNA 2008): {exc}") from None
     s = s.translate(LOWER)
     if s.endswith("."):
         s = s[:-1]
@@ -125,7 +173,7 @@ def normalize(host: str | None) -> str:
     if LONG_LABEL.search(s):
         raise _reject(host, f"has a label longer than {MAX_LABEL} characters")
     if OUTSIDE_GRAMMAR.search(s):
-        raise _reject(host, "has characters outside the host name grammar (letters, digits, hyphens, dots)")
+        raise _reject(host, GRAMMAR)
     if EDGE_HYPHEN.search(s):
         raise _reject(host, "has a label that starts or ends with a hyphen")
     if NUMERIC_LAST_LABEL.search(s):
@@ -158,3 +206,18 @@ def wildcard_key(host: str) -> str | None:
     """
     _, dot, base = host.partition(".")
     return "*." + base if dot and "." in base else None
+
+
+def renormalized(domain: str) -> str:
+    """What a stored domain (normalized by tenancy 0.1.0: IDNA 2003) is under IDNA 2008: each ``xn--``
+    label decoded and the name normalized again.  The same string for every domain whose labels mean
+    the same under both; ``ValueError`` when a decoded label is refused by IDNA 2008 (an emoji, a
+    symbol) or is not punycode.  An ASCII label that IDNA 2003 mapped (``strasse`` from ``straße``)
+    cannot be told from one typed that way and is kept."""
+    wildcard = domain.startswith("*.")
+    body = domain[2:] if wildcard else domain
+    try:
+        text = to_unicode(body)
+    except UnicodeError:
+        raise ValueError(f"domain {quote(domain)} has an xn-- label that is not valid punycode") from None
+    return normalize_domain(("*." if wildcard else "") + text) if not text.isascii() else domain

@@ -1,18 +1,24 @@
-"""Identity tokens: the pure JWT verifier behind ``tenancy.set_tenant_from_jwt`` (SPEC §2a).
+"""Identity tokens: the JWT verifier behind ``tenancy.set_tenant_from_jwt`` (SPEC §2a).
 
-Standard library only (it runs inside PL/Python).  No I/O, no clock, no global state: the caller
-passes the current time and, for the per-backend cache, a dict it owns (e.g. one kept in ``GD``).
+The JOSE layer is tenancy's own and deliberately stricter than common libraries' defaults; the
+signature primitives are the distribution's ``cryptography`` package (Debian/Ubuntu:
+python3-cryptography), imported at the first key or signature a backend handles.  No I/O, no
+clock, no global state besides that import: the caller passes the current time, the per-backend
+cache (a dict it owns, e.g. one kept in ``GD``) and the revocation that applies to the token.
 
 Keys and issuers
     ``parse_jwks`` turns a JWKS document into ``{kid: Key}``: RSA keys (RS256; modulus ≥ 2048 bits,
-    odd exponent > 1) and EC P-256 keys (ES256; the public point is checked to be on the curve).
-    A key's algorithm is fixed by the key itself; a JWK ``alg`` must agree, a ``use`` must be
-    ``sig``.  Malformed input raises ``JwksError`` (a ``ValueError``, SQLSTATE 22023) naming the
-    key.  ``Issuer`` is one registered issuer: its exact ``iss`` string, keys, tenant claim path,
-    audiences and leeway; it validates itself and carries a ``fingerprint`` of that configuration.
+    odd exponent > 1) and EC P-256 keys (ES256; coordinates of exactly 32 bytes, below the field
+    prime, and a point on the curve, which ``cryptography`` checks).  A key's algorithm is fixed
+    by the key itself; a JWK ``alg`` must agree, a ``use`` must be ``sig``, ``key_ops`` must allow
+    ``verify``; a key holding private members (``d``, ``p``, ``q``, ..., an ``oct`` key's ``k``)
+    is refused as private key material.  Malformed input raises ``JwksError`` (a ``ValueError``,
+    SQLSTATE 22023) naming the key, with a hint.  ``Issuer`` is one registered issuer: its exact
+    ``iss`` string, keys, tenant claim path, audiences and leeway; it validates itself and carries
+    a ``fingerprint`` of that configuration.
 
 Verification (``verify``), in this order; the first failure raises ``TokenRefused`` (SQLSTATE
-TN008) whose ``check`` is one of ``CHECKS``:
+TN008) whose ``check`` is one of ``CHECKS`` and whose ``hint`` fits that check:
 
 * ``malformed`` -- not a compact JWS: exactly three base64url segments, *unpadded* and canonical
   (no ``=``, no whitespace, no other characters, unused trailing bits zero, so a token has exactly
@@ -21,6 +27,8 @@ TN008) whose ``check`` is one of ``CHECKS``:
 * ``alg`` -- the header ``alg`` is not RS256/ES256 (``none``, ``HS256``, ...), or is not the
   algorithm of the key ``kid`` names (ES256 on an RSA key, RS256 on an EC key).  The algorithm
   used is always the key's.  Header ``jwk``/``jku``/``x5u``/``x5c`` are never looked at.
+* ``typ`` -- the header has a ``typ`` that is not ``JWT`` or ``at+jwt`` (case-insensitive;
+  RFC 8725 §3.11: another kind of JWT is not an identity token).
 * ``crit`` -- the header has ``crit`` (no extension is understood).
 * ``issuer`` -- no ``iss``, or ``iss`` is not exactly a registered issuer (``https://a/`` is not
   ``https://a``).
@@ -37,6 +45,9 @@ TN008) whose ``check`` is one of ``CHECKS``:
   judged by ``aud`` alone.)
 * ``tenant_claim`` -- the issuer's tenant claim path (``o.id``, ``org_id``) does not lead to a
   non-empty string.
+* ``revoked`` -- ``revoked_before`` (the latest ``tenancy.revoke_jwt`` that covers the token's
+  issuer and subject, in seconds since the epoch) is given and the token has no ``iat`` or an
+  ``iat`` before it.
 
 Messages are sentences that say which check failed; they may name the issuer and the kid
 (shortened when long) but never contain the token.
@@ -46,22 +57,25 @@ Cache
     entry holds the issuer's ``fingerprint`` at verification time and is served only while the
     issuer registered under the token's ``iss`` in the ``issuers`` passed *now* has the same
     fingerprint (so a dropped issuer, new keys, a new tenant claim, audiences or leeway all miss
-    and re-verify).  ``exp``/``nbf``/``iat`` are re-checked against ``now`` on every hit; an
-    expired entry is removed and refused.  At most ``cache_size`` entries: the oldest is evicted.
-    The cached ``Verified`` (and its ``claims``) is shared between hits: do not mutate it.
+    and re-verify).  ``exp``/``nbf``/``iat`` and ``revoked_before`` are checked against the values
+    passed on every hit; an expired entry is removed and refused.  At most ``cache_size`` entries:
+    the oldest is evicted.  The cached ``Verified`` (and its ``claims``) is shared between hits:
+    do not mutate it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import math
 import re
+import time
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
+
+from .packages import MissingPackage
 
 MALFORMED = "22023"
 REFUSED = "TN008"
@@ -69,6 +83,7 @@ REFUSED = "TN008"
 CHECKS = (
     "malformed",
     "alg",
+    "typ",
     "crit",
     "issuer",
     "kid",
@@ -78,6 +93,69 @@ CHECKS = (
     "not_yet_valid",
     "audience",
     "tenant_claim",
+    "revoked",
+)
+
+# What the caller can do about each refusal (the HINT of the TN008 error).
+HINTS = {
+    "malformed": (
+        "Pass the token exactly as the identity provider issued it: a compact JWS of three base64url "
+        "parts separated by dots (the session token, without a 'Bearer ' prefix)."
+    ),
+    "alg": (
+        "Only RS256 and ES256 are accepted, and always the algorithm of the registered key that the kid "
+        "names; have the identity provider sign with such a key."
+    ),
+    "typ": (
+        "Pass an identity or access token: its header typ, when present, must be JWT or at+jwt (another "
+        "kind of JWT is not accepted in its place)."
+    ),
+    "crit": "The token needs header extensions (crit) that tenancy does not implement; none are supported.",
+    "issuer": (
+        "Register the identity provider with tenancy.add_jwt_issuer(issuer, jwks, tenant_claim, audiences); "
+        "the token's iss must equal the registered issuer exactly (a trailing slash counts)."
+    ),
+    "kid": (
+        "The provider may have rotated its keys: register its current public JWKS (its "
+        "/.well-known/jwks.json) again with tenancy.add_jwt_issuer."
+    ),
+    "signature": (
+        "The token was altered, or signed with another key than the registered one its kid names; take a "
+        "fresh token, and check that tenancy.jwt_issuers holds the provider's current JWKS."
+    ),
+    "claims": (
+        "The provider must issue exp (required) and, when present, nbf and iat as numbers of seconds, sub "
+        "as a string and aud as a string or an array of strings."
+    ),
+    "expired": (
+        "Take a fresh token from the identity provider (session tokens are short-lived); where the "
+        "clocks differ, the issuer's leeway (tenancy.add_jwt_issuer) allows for it."
+    ),
+    "not_yet_valid": (
+        "Check the clocks of the database server and of the identity provider; the issuer's leeway "
+        "(tenancy.add_jwt_issuer) allows for small differences."
+    ),
+    "audience": (
+        "The token was issued for another application: its aud (or, without aud, its azp) must be one of "
+        "the audiences registered with tenancy.add_jwt_issuer."
+    ),
+    "tenant_claim": (
+        "The token names no organization: have the user choose an organization before the token is "
+        "issued, or register the claim path that holds its id (tenant_claim of tenancy.add_jwt_issuer)."
+    ),
+    "revoked": (
+        "Tokens of this subject were revoked (tenancy.revoke_jwt): sign in again to get a token issued "
+        "after the revocation, or ask the administrator."
+    ),
+}
+
+JWKS_HINT = (
+    "Register the provider's public JWKS (its /.well-known/jwks.json): RSA (RS256) or EC P-256 (ES256) "
+    "keys, each with a kid."
+)
+PRIVATE_HINT = (
+    "Register the public JWKS only (the provider's /.well-known/jwks.json, or the key without d, p, q, dp, "
+    "dq, qi, oth and k). A private key that was pasted anywhere should be rotated at the provider."
 )
 
 MAX_TOKEN_LENGTH = 16384
@@ -85,7 +163,56 @@ DEFAULT_CACHE_SIZE = 1024
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 
+# P-256's field prime and group order (FIPS 186-4 D.1.2.3): bounds of a key's coordinates and of a
+# signature's r and s, checked before the encoding is handed to the library.
+P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+# --------------------------------------------------------------------------------------------------
+# The cryptography package (imported once per backend, at the first key or signature)
+
+
+class _Crypto(NamedTuple):
+    invalid_signature: type[Exception]
+    rsa_numbers: Any  # RSAPublicNumbers
+    ec_numbers: Any  # EllipticCurvePublicNumbers
+    p256: Any  # SECP256R1()
+    pkcs1v15: Any  # PKCS1v15()
+    sha256: Any  # SHA256()
+    ecdsa_sha256: Any  # ECDSA(SHA256())
+    encode_dss: Any  # encode_dss_signature
+
+
+_crypto_cache: list[_Crypto] = []
+
+
+def crypto() -> _Crypto:
+    """The primitives of ``cryptography``; ``MissingPackage`` (naming python3-cryptography) without it."""
+    if _crypto_cache:
+        return _crypto_cache[0]
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+    except ImportError as exc:
+        raise MissingPackage(
+            "cryptography", "python3-cryptography", "identity-token signatures (RS256, ES256)", exc
+        ) from None
+    loaded = _Crypto(
+        InvalidSignature,
+        rsa.RSAPublicNumbers,
+        ec.EllipticCurvePublicNumbers,
+        ec.SECP256R1(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+        ec.ECDSA(hashes.SHA256()),
+        utils.encode_dss_signature,
+    )
+    _crypto_cache.append(loaded)
+    return loaded
 
 
 # --------------------------------------------------------------------------------------------------
@@ -97,28 +224,37 @@ class JwksError(ValueError):
 
     sqlstate = MALFORMED
 
-    def __init__(self, message: str, kid: str | None = None) -> None:
+    def __init__(self, message: str, kid: str | None = None, hint: str = JWKS_HINT) -> None:
         super().__init__(message)
         self.message = message
         self.kid = kid
+        self.hint = hint
 
 
 class TokenRefused(Exception):
     """An identity token that does not verify (SQLSTATE TN008).
 
-    ``check`` is the machine name of the failed check (one of ``CHECKS``); ``issuer`` and ``kid``
-    are the token's claimed issuer and key id when they were read before the refusal (unverified:
-    for the audit log, not for decisions).
+    ``check`` is the machine name of the failed check (one of ``CHECKS``) and ``hint`` what to do
+    about it; ``issuer`` and ``kid`` are the token's claimed issuer and key id when they were read
+    before the refusal (unverified: for the audit log, not for decisions).
     """
 
     sqlstate = REFUSED
 
-    def __init__(self, check: str, message: str, issuer: str | None = None, kid: str | None = None) -> None:
+    def __init__(
+        self,
+        check: str,
+        message: str,
+        issuer: str | None = None,
+        kid: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.check = check
         self.message = message
         self.issuer = issuer
         self.kid = kid
+        self.hint = hint if hint is not None else HINTS[check]
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -169,255 +305,6 @@ def _is_num(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# P-256 (NIST curve, a = -3).  Points are affine (x, y) or Jacobian (X, Y, Z), Z == 0 at infinity.
-#
-# u1*G + u2*Q is one multi-scalar multiplication: each scalar is split into four 64-bit pieces,
-# u = a0 + a1*2^64 + a2*2^128 + a3*2^192, so that u*P = sum(ai * (2^(64 i) P)); with the odd
-# multiples of the four points 2^(64 i) P precomputed (for G once at import: a constant; for a key
-# once when its JWK is parsed), the eight pieces share one chain of 64 doublings and each adds
-# about 11 of its table's points (width-w NAF digits).  Plain double-and-add would need 256
-# doublings and 128 additions; Shamir's trick alone 256 doublings and about 75 additions.
-
-_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
-_GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
-_GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
-
-_INF = (0, 1, 0)
-_SPLIT = 4  # pieces per scalar
-_PIECE = 64  # bits per piece (_SPLIT * _PIECE = 256)
-_G_WINDOW = 6  # wNAF width for G's tables (16 points each)
-_Q_WINDOW = 5  # wNAF width for a key's tables (8 points each)
-
-Jacobian = tuple[int, int, int]
-Affine = tuple[int, int]
-# For each piece i: the odd multiples 1B, 3B, 5B, ... of B = 2^(64 i) P, affine, as (x, y, -y mod p).
-Tables = tuple[tuple[tuple[int, int, int], ...], ...]
-
-
-def _on_curve(x: int, y: int) -> bool:
-    return 0 <= x < _P and 0 <= y < _P and (y * y - (x * x * x - 3 * x + _B)) % _P == 0
-
-
-def _double(X: int, Y: int, Z: int) -> Jacobian:
-    """2P (dbl-2001-b, a = -3)."""
-    if not Z or not Y:
-        return _INF
-    p = _P
-    delta = Z * Z % p
-    gamma = Y * Y % p
-    beta = X * gamma % p
-    alpha = 3 * (X - delta) * (X + delta) % p
-    X3 = (alpha * alpha - 8 * beta) % p
-    Z3 = ((Y + Z) * (Y + Z) - gamma - delta) % p
-    Y3 = (alpha * (4 * beta - X3) - 8 * gamma * gamma) % p
-    return X3, Y3, Z3
-
-
-def _add_affine(X1: int, Y1: int, Z1: int, x2: int, y2: int) -> Jacobian:
-    """P + Q with Q affine (mixed addition); handles P = Q, P = -Q and P at infinity."""
-    if not Z1:
-        return x2, y2, 1
-    p = _P
-    z1z1 = Z1 * Z1 % p
-    h = (x2 * z1z1 - X1) % p
-    r = (y2 * Z1 * z1z1 - Y1) % p
-    if not h:
-        return _double(X1, Y1, Z1) if not r else _INF
-    hh = h * h % p
-    hhh = h * hh % p
-    v = X1 * hh % p
-    X3 = (r * r - hhh - 2 * v) % p
-    Y3 = (r * (v - X3) - Y1 * hhh) % p
-    return X3, Y3, Z1 * h % p
-
-
-def _batch_affine(points: list[Jacobian]) -> list[Affine]:
-    """Jacobian -> affine with one inversion (Montgomery's trick); no point may be at infinity."""
-    p = _P
-    prefix = [1] * (len(points) + 1)
-    for i, (_, _, Z) in enumerate(points):
-        prefix[i + 1] = prefix[i] * Z % p
-    inv = pow(prefix[-1], -1, p)
-    out: list[Affine] = [(0, 0)] * len(points)
-    for i in range(len(points) - 1, -1, -1):
-        X, Y, Z = points[i]
-        zi = inv * prefix[i] % p
-        inv = inv * Z % p
-        zi2 = zi * zi % p
-        out[i] = (X * zi2 % p, Y * zi2 * zi % p)
-    return out
-
-
-def _tables(x: int, y: int, window: int) -> Tables:
-    """The odd-multiple tables of 2^(64 i) (x, y) for i < 4 (x, y on the curve, not infinity)."""
-    count = 1 << (window - 2)
-    bases: list[Jacobian] = [(x, y, 1)]
-    for _ in range(_SPLIT - 1):
-        X, Y, Z = bases[-1]
-        for _ in range(_PIECE):
-            X, Y, Z = _double(X, Y, Z)
-        bases.append((X, Y, Z))
-    affine_bases = _batch_affine(bases)
-    twos = _batch_affine([_double(bx, by, 1) for bx, by in affine_bases])
-    multiples: list[Jacobian] = []
-    for (bx, by), (tx, ty) in zip(affine_bases, twos, strict=True):
-        point: Jacobian = (bx, by, 1)
-        multiples.append(point)
-        for _ in range(count - 1):
-            point = _add_affine(*point, tx, ty)
-            multiples.append(point)
-    flat = _batch_affine(multiples)
-    return tuple(
-        tuple((ax, ay, (_P - ay) % _P) for ax, ay in flat[i * count : (i + 1) * count]) for i in range(_SPLIT)
-    )
-
-
-def _wnaf(k: int, w: int) -> list[tuple[int, int]]:
-    """The nonzero width-w NAF digits of k >= 0 as (bit position, odd digit), lowest first."""
-    out: list[tuple[int, int]] = []
-    full, half, mask = 1 << w, 1 << (w - 1), (1 << w) - 1
-    pos = 0
-    while k:
-        zeros = (k & -k).bit_length() - 1
-        k >>= zeros
-        pos += zeros
-        d = k & mask
-        if d >= half:
-            d -= full
-        out.append((pos, d))
-        k = (k - d) >> w
-        pos += w
-    return out
-
-
-def _unpack_tables(data: str, window: int) -> Tables:
-    raw = base64.b64decode(data)
-    count = 1 << (window - 2)
-    coords = [int.from_bytes(raw[i : i + 32], "big") for i in range(0, len(raw), 32)]
-    points = [(coords[j], coords[j + 1], (_P - coords[j + 1]) % _P) for j in range(0, len(coords), 2)]
-    return tuple(tuple(points[i * count : (i + 1) * count]) for i in range(_SPLIT))
-
-
-# G's tables, _tables(_GX, _GY, _G_WINDOW), as x || y (32 bytes each, big-endian) per point, in
-# base64: a constant, spelt out so that loading the module costs no curve arithmetic (computing it
-# takes a few ms); tests/py/test_identity.py recomputes it.
-_G_TABLES_DATA = (
-    "axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpZP40Li/hp/m47n60p8D54WK84zV2sxXs7LtkBoN79R9V7L5NGmMwpE"
-    "yPfvlR1L8WXmxrch762phftBZhvG5/1shzRkDEmY/343SwbOGmSi7NgqsDY4T7g9mnmxJ6J9UDJRWQt6UVFA0teEyFYIZo/f"
-    "74yC/R9b5SQhVUoNw9Az7eDBfaiQSnJ9iuG/Nr+KeSYNAS8A1NgIiNHQu0T9oW2kjlM7b6C/e0YluzBmfAH7YH75+LioD+9b"
-    "MAYocDGHsqNz6x294DMYNm0Gn4Om9ZAAU8c2M8sEGyHFXhqGwfQAtOpo17b+3wtxh4k41R1x+HKeCsuMLG34s9eeikuQlJ7g"
-    "KidEyXLJ/OeHAUqWSo6gyE1xT+qk3oI/6FoiSk3QSPo+0RO3iDtMWQY4N52wwhzaFnQu0CVQSL9DM5HTdLwh0ZCZIJrMxMii"
-    "JMhDr6T0xooJDQTaXpiJ2uL47vzoKjdAF3yDeuCsSVphgF3y2F7i/HkuKEtl6tWKmOFdnUYHLAFju1jNTr6lWKJAka20D05y"
-    "Ju4Uw6H7TfOcQ7vi78e/2PBFTcaXGrrnrfs3iZmIgmWuA6+S3joO8WNmjGPlm51ftbk+41kuLR9OZZTlH5ZD5io7Ic51tfo/"
-    "R+Wc3g0DTzZHd2kEwPHMOpwJhLZvdTAaX6aGePDWSvi6GrzjRzinPqoAXua1uVcoYjGFZXdkjoOBsoBEKNVzPzL3h/9x8fzc"
-    "y20oYRAsDCXOObfBcQjFB3gsRSJXiEiVwfx7dKsD7YNY12FLJNnvUVw15xANbWzkpJZxbjD6PgPjkVB1K87NqjJQ/PaGY3x7"
-    "LkrIbrRzvKU6WCE59CsVI/12Nk5nOZ6DQufDQmZ9NZOXswkNHX64jIl808M7VmqCFd4koHHUjAkOkccjnCZA19KKPjnUWD+m"
-    "PAvApd9kpP5nLlcwRcp4ll32XDtVDboiGiJzO7jgvW1+aIM1deelrhOARlQxQK1VOmfiVUsMC7aF9PUtjAf6hEFlL8W3bxsk"
-    "hKTcRfIA1ocn0PGHLx/PQyba8mcWOvsNjBiK9zWnYYqp7RazAveTJBhP+lgZ2A1R3rovrEYR83hXY1W9aD5Uq/LiARc7CIPR"
-    "wKZuJ2aI81mkxtkIJsuZlUW97Mxj8EkWINJCwmCQbm/W0zre+hlbB6fDbaCQhTuM/YzRxoi1ikHe3Wk9HHhN74SquhbuGV1+"
-    "P3gkX1WKXcsJoWarS5Xt7VUMEkWT0bymMB2eUC3H4F2oXaAmp66aoPrJ231SqVs+Pj+aoKG0W4tlUbb2swYSI+DSPAJrAX1y"
-    "KY2a5GiHymHVjbauoX7iZw+oIrwoEaqlhJJZLjJuJd4pSTuqrWUffpDnXLSOFNtjv/RK6PXbqA1vStS8s98YizSxplBQ/oL1"
-    "5BEkVF9GLueFssBk/5EvXOWWZF576kvI2+86ErIo6/V1LEU/fbPN7PZLJ4850RU2Y8f6LS/MbQDcmAs05kz44I9NCCBKA/gf"
-    "EQsDdsQCFGd4Ufus7BbynCTa/2PlhNZzKIpa5IYHsDCEQyuFMY7mc0xuuJ+EYccMh74VVvsph0n0OqESs2F8Ohh4TkSfZHHX"
-    "FPbhJCscqvgylfJTi7vtTlTt2Bx1p28IjXbtf0oeGucXd6j9rHHmcfyddKemCiUyCzlgXWuCSZNYovngfQXmua71bddwOgN9"
-    "nDNldIwMsD7OjjPJ+m+tgQarZMWsVWDgwbaC+HF/pr15i7LTLTALglQAYV47EJWUHvAg3M5+u6JA7m27J49nb+qKmc7BDME6"
-    "+yLxH561JYNZRHayWnoUsAl/bA9LlpUwasMA+XAS1MtVsngZej8Xrk5KgWPB1qITld0UTPq/oyxPObUkb7VmQ7XCPsHwoZWP"
-    "JXSkW3noyNEDP0o+4pxvqEAECF+yxD1mpDs/UUhjb4r2lmoWrdYRBOMyfg7VlFGeKBeYJhxr2w7oJ1qEZJNdtboN4wepAx2y"
-    "waXuVyw8dV4tdFOjRAG/ATo0g2wdFmg4zNE/0gAGQ/CJiWXk0t9JGG0Fqlm34m2w1+9B9SzkeBTmcLw+uxmA3IgSAEYJ+2Nf"
-    "KlzYirV4LvTJg8AUvljq4JNy73rovntYjUOwHIgY74yVs5BtrSegC1rdqv6m6/9CXyREdOUI20q5WbXxpzpXGnUgvnZad0Et"
-    "LZk3TTDoenQ4sfykwIfOvuOLkM5f9cAtbXhQqq8j9IoHBGJa7NUWxyBMWs7tqzKF3qP1uuJW7eFCXoqWhd+O2izufxx2P0RA"
-    "S/57IRQE7+pKIImPAP3laBkRT+7RThu4kJpZEggvJIF7viYhp1HK57eT78uJ1pw1oKj8j9HrbWMPZdQIvlYc9BSIDUIRG1zF"
-    "ZzmAgwgoZtsEmSF+c91eodZjcKkQQ1hs+okyR/i+HNUVkW6RkL/zkmjbgbGYxWQovelp5Vy74j2LzXziLJytsIKD8azlmMRi"
-    "XdUUaZmvekq0hfbZ/IV09DjMKttfO28Nhw/hTLyww67REo/jkuyHTEZaU/UuDXGvOPjr6rdOc2/dmPS+iM2+Sjd7VxwODau0"
-    "SQU/B2DFOb/d7hoCgB9KO/GAm9EexbAZrPQ4/GbOXvgM/SKLFacRUdjAxWjFsbqImzkqBT9VKKWFHOH4G0ecGEeynSC4Pucn"
-    "sPAp7GOoq/OmbNWZaF/dbvLyTw7Hc3+bYQjJ0E6ynZ1EfXOb7tteZ/uYL9WIxnZu/DX/fcKX6sNXyE/J14m9hS1IJauDQTHu"
-    "4S6dlTpKr/c9NJuVp/rlAAx+M8ly4lsy+LZTPgPKAX9YsU35Zd709t362FYIJjLCc+GZjt6m22jDD0717ERUhi8EbdpQqj7G"
-    "a71w3ZxcoO1pvSWwrnYNqfNSidNVgoR8VI7xhynt+3VfAXMHLPhyfGbV1Ov5JOdTdcF4HsXsE/uT3wihtQ4b2MVi/FcpLQ8E"
-    "qkW1wusTogzP0Gt02kQXFkg0GF+2c04BrxQf/9bfI9cjlctnMBgBfrZHt6m3K6kTgQOzlYfaeVAAMDB4a3eXd6Cue+TODf9Q"
-    "B1XnTErV3NEVEtbQjxXb6YEIkogymiR7BMgZBXktuGD+Fq+nU62eTdJJstgjgVvCspN0ZM/Cd3p9ZgDboNCYSYj7qEzDcslp"
-    "aKEMDX6wu97dLKKkltoSw6nvaVXqJrprUSrvZJ05vg/SZtpFtRR4jUhKnijgDP3OgEFHgeRJcvjhoKzL7AVb645Q9udVXG8s"
-    "Gh6l1Bc5sX45xIpClHIMq+B5aPt+mMhUGDb4MHfuvL8ISipx0IAlTqbUU/V0sYXJCuk7huanPH5Q2zWJMefmoCSb+35GsRu2"
-    "KoKP3+wmxCpwKPbdFHh+E6lC4+3B4gs3J4o57vWq22SRBjNDufgIysinSHlRmViDtjbWvnNgo4/93q0xkp/xx4M3+uTUjRC4"
-    "5rIohGj4/qwOAIcjMsR0aZqeTqD8fnu4UXA1FZAzGR2LWpCeu3+G/5dbVkB6Pp/iQ0yzKtk2zwsJgBdmjpZ0xipxmFRilnI2"
-    "zF5ziGxfjsYAoMAMA3r6YwcxfB3QEyDl4gTjuAytF5HRJIFp+qzk52U+tgXFMk70M/l0G7O1dWbsZOA/mAeSPou5KydDtPcK"
-    "HmsmBtuVzQwyUvAGujIzcnF69d8evuBLFjSpA4KljAq5+vG7j6TtS7RN/8HTfx1pZvFJNTvYdGTGqpXY8LDzKnnOaAZer858"
-    "f3RphDKmLaNoJjWXG7PerX4MksNKD8fX9/GOxcWO9l/vxulaMKjoerLQDM9W5DvpWl5OC8go3/KaoPpmaa1CzvP0/q7Q/pQB"
-    "vkoHAdRHi8mVbV748CXT8+MJX1Qw0hCmur0PxP56FX82SCSH0a/wwsrCN7Zu82hYdE2w5OR80sv/QVT6HAusWCGdycb5rzOL"
-    "z4aDS1nsqnUV+aZk5BRQUYPVTuS6m7IcmVD1BsJtqfD11bKzaB+C4GVghDNwog0INlhjpvwLyMOSMzIqXxR/44hsfiZPpAMl"
-    "qKmjfu/wlzmTC+c/qS9qj5UrlZpEpWaA3KQkPmhrDUpT6p0lUeI05Cxc/1gq7rqnptOWd6eEknYnNv+DRDFfxZZDlZGjxrlK"
-    "bPIP+zE3KL5nT4R0mwuIFma4ur0tJ+zfgkqSDCKEBZvyurgzw1f19AfvZtfF3tsNr8js574mzzUkBv3GocyNPMBUtWnPFdhk"
-    "LbMyXbid5qUG1AxSIf1QXp9HDjsczkqLVGJUJ3QJB/6C305fwG3EYBTzpy918owLsoPLlSzlQWrGlRQ8F8fAXuThiMmMlkIK"
-    "J1IWIRIXy9HPFdlGhC2zALlhPQLY//JrJh78m8ErDGp9nluNOOR6YhMkwi+P7pSdgK4dQVQDaLCKnSrb44b86f3IhSzWT/95"
-    "fjQL4eObXTATrSVZvesBH21I39d6LCeRSap+WdnnaS3zCzNfVujKSvEDPpUV64A0PLRyRRZd0S89XnlkngVHYwgCEOoqPolh"
-    "6HMIelqwzjCTpcAee7mJI6SRI/tPxU5vZfClYwyNsT61FD38VAU1yC1EDpBJgML0wWqENY4VpcFmoWIEk1vt/8SVdAg9WbhE"
-    "P7C5KRYScruzXaDgF9ZwMeVHBJlrsPZSomGlZp4gR7qdRnrmghfflMpyYhyZZm3IbEIK53FwCdNX/s1O3bJBWNqwlDngjoPV"
-    "0HY7qd4z5DgcMYa+r7tyOgC9vbri33HBdjy8HlROHO84WuhvINILPW6WMwyktE47uHNIQSTDoePZvZr6VvrgHLlTQRycKok5"
-    "Bxy75L/HNxp66m9JRo0SwnQGakDIGMeWzi6DrOHNLe1TfVaFhhWuYCyPkl43RAAaXan18bXfkpqmoRojIzmulT6fOZzkU59t"
-    "Pswy3+lgNnuS9tNKNANojedi/SvB1B/m42tZCeKXdDrEtgJi9x6wRZ39fZjwTx5FySgf5Y5MnRiLNwKPSBihGLAvki1OlM57"
-    "5n1EXdNVJMAFr0j6YsiXSO+eXqmmURNvE9N+uO4i+EyPnzMFMkVmzEo9DSvfeFk6CbIDCwzW4cLtdnTIobrbYDpCTBfMJRYW"
-    "XIst+mBjVIMdMKiCV5I0JErDzVXa9oznCOwWzXhd1EBdRfW1+BgBW0BNrJithPgHWw0nZzHlIT9/2N1eYNE1EcAGGk1gwQ2E"
-    "FdfOv0K4eY92ZGzujwcehURsF1iuMyzZKhuxoYFoBUF7PJoKCqgDT1Myu9XpvuCfK9uY/Wj6nhkNjZd5v43ET3XMyza7V6jM"
-    "rYyqfDlvmRjCCUQaO9jnNs6Y+jVnv8gunLchPqlUW+b5E66B83GtFyKOxLeSDX6D2PnuK87PmDKVM2ONKXqnnkucpwFD/zLl"
-    "ZPgARTxjJpFzHc+XTrMIuhWNRYWKNxhro+OEqKRx/ZkcDEiQ+m3ZFqdIvOQ9MCQj3lAs2DcoQVBnVmu8X5v1zw=="
-)
-_G_TABLES = _unpack_tables(_G_TABLES_DATA, _G_WINDOW)
-
-
-def _mul2(u1: int, u2: int, q_tables: Tables) -> Jacobian:
-    """u1*G + u2*Q (0 <= u1, u2 < 2^256) for the key whose tables are ``q_tables``."""
-    steps: list[list[tuple[int, int]] | None] = [None] * (_PIECE + 2)
-    mask = (1 << _PIECE) - 1
-    for u, tables, window in ((u1, _G_TABLES, _G_WINDOW), (u2, q_tables, _Q_WINDOW)):
-        for i in range(_SPLIT):
-            table = tables[i]
-            for pos, d in _wnaf((u >> (_PIECE * i)) & mask, window):
-                x, y, ny = table[(d if d > 0 else -d) >> 1]
-                step = steps[pos]
-                if step is None:
-                    step = steps[pos] = []
-                step.append((x, y if d > 0 else ny))
-    p = _P
-    X, Y, Z = _INF
-    for pos in range(_PIECE + 1, -1, -1):
-        if Z:
-            # doubling, inlined (see _double)
-            delta = Z * Z % p
-            gamma = Y * Y % p
-            beta = X * gamma % p
-            alpha = 3 * (X - delta) * (X + delta) % p
-            X3 = (alpha * alpha - 8 * beta) % p
-            Z = ((Y + Z) * (Y + Z) - gamma - delta) % p
-            Y = (alpha * (4 * beta - X3) - 8 * gamma * gamma) % p
-            X = X3
-            if not Z:
-                X, Y, Z = _INF
-        step = steps[pos]
-        if step is None:
-            continue
-        for x2, y2 in step:
-            if not Z:
-                X, Y, Z = x2, y2, 1
-                continue
-            # mixed addition, inlined (see _add_affine)
-            z1z1 = Z * Z % p
-            h = (x2 * z1z1 - X) % p
-            r = (y2 * Z * z1z1 - Y) % p
-            if not h:
-                X, Y, Z = _double(X, Y, Z) if not r else _INF
-                continue
-            hh = h * h % p
-            hhh = h * hh % p
-            v = X * hh % p
-            X3 = (r * r - hhh - 2 * v) % p
-            Y = (r * (v - X3) - Y * hhh) % p
-            Z = Z * h % p
-            X = X3
-    return X, Y, Z
-
-
-# --------------------------------------------------------------------------------------------------
 # Keys
 
 
@@ -428,6 +315,7 @@ class RsaKey(NamedTuple):
     n: int
     e: int
     size: int  # modulus length in bytes (= the signature length)
+    public: Any  # the cryptography RSAPublicKey
 
     @property
     def alg(self) -> str:
@@ -436,14 +324,17 @@ class RsaKey(NamedTuple):
     def ident(self) -> tuple[Any, ...]:
         return ("RSA", self.kid, f"{self.n:x}", f"{self.e:x}")
 
+    def __repr__(self) -> str:
+        return f"RsaKey(kid={self.kid!r}, bits={self.n.bit_length()}, e={self.e})"
+
 
 class EcKey(NamedTuple):
-    """A P-256 public key (validated on the curve); its algorithm is ES256."""
+    """A P-256 public key (on the curve: ``cryptography`` checks it); its algorithm is ES256."""
 
     kid: str
     x: int
     y: int
-    tables: Tables  # precomputed multiples of the point, for _mul2
+    public: Any  # the cryptography EllipticCurvePublicKey
 
     @property
     def alg(self) -> str:
@@ -458,6 +349,7 @@ class EcKey(NamedTuple):
 
 Key = RsaKey | EcKey
 
+# RFC 7518 §6.2.2 / §6.3.2 / §6.4.1: the members of an EC, RSA or symmetric ("oct") private key.
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
@@ -478,6 +370,16 @@ def _parse_key(jwk: Any, index: int) -> Key:
     if not isinstance(jwk, Mapping):
         raise JwksError(f"JWKS key #{index + 1} is not a JSON object")
     kid = jwk.get("kid")
+    private = [m for m in _PRIVATE_MEMBERS if m in jwk]
+    if private:
+        # before anything else: whatever else is wrong with it, this is what the DBA must hear
+        name = _show(kid) if isinstance(kid, str) and kid else f"#{index + 1}"
+        raise JwksError(
+            f"JWKS key {name} holds private key material ({', '.join(private)}): an issuer is registered"
+            " with its public keys only",
+            kid if isinstance(kid, str) else None,
+            PRIVATE_HINT,
+        )
     if not isinstance(kid, str) or not kid:
         raise JwksError(f"JWKS key #{index + 1} has no 'kid' (a non-empty string); every key needs one")
     where = f"JWKS key {_show(kid)}"
@@ -488,12 +390,6 @@ def _parse_key(jwk: Any, index: int) -> Key:
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
         raise JwksError(f"{where} has key_ops {_show(ops)} without 'verify'", kid)
-    private = [m for m in _PRIVATE_MEMBERS if m in jwk]
-    if private:
-        raise JwksError(
-            f"{where} contains private key material ({', '.join(private)}); register the public JWKS only",
-            kid,
-        )
     alg = jwk.get("alg")
     try:
         if kty == "RSA":
@@ -512,7 +408,12 @@ def _parse_key(jwk: Any, index: int) -> Key:
                 raise JwksError(
                     f"{where}: RSA exponent {e if e < 2**64 else '(huge)'} must be odd, > 1 and < n"
                 )
-            return RsaKey(kid, n, e, (bits + 7) // 8)
+            c = crypto()
+            try:
+                public = c.rsa_numbers(e, n).public_key()
+            except ValueError as exc:
+                raise JwksError(f"{where}: not a usable RSA public key ({exc})") from None
+            return RsaKey(kid, n, e, (bits + 7) // 8, public)
         if kty == "EC":
             crv = jwk.get("crv")
             if crv != "P-256":
@@ -521,11 +422,14 @@ def _parse_key(jwk: Any, index: int) -> Key:
                 raise JwksError(f"{where} is a P-256 key with alg {_show(alg)}; a P-256 key is ES256")
             x = _key_int(jwk, "x", where, 32)
             y = _key_int(jwk, "y", where, 32)
-            if x >= _P or y >= _P:
+            if x >= P256_P or y >= P256_P:
                 raise JwksError(f"{where}: the point's coordinates are out of range (not below p)")
-            if not _on_curve(x, y):
-                raise JwksError(f"{where}: the point (x, y) is not on the P-256 curve")
-            return EcKey(kid, x, y, _tables(x, y, _Q_WINDOW))
+            c = crypto()
+            try:
+                public = c.ec_numbers(x, y, c.p256).public_key()
+            except ValueError:
+                raise JwksError(f"{where}: the point (x, y) is not on the P-256 curve") from None
+            return EcKey(kid, x, y, public)
     except JwksError as exc:
         exc.kid = kid
         raise
@@ -670,40 +574,35 @@ def make_issuer(
 
 
 # --------------------------------------------------------------------------------------------------
-# Signatures
-
-# DER of DigestInfo { AlgorithmIdentifier { id-sha256, NULL }, OCTET STRING (32 bytes) }
-_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+# Signatures (the primitives are cryptography's; the encodings are checked here first)
 
 
 def _rs256_ok(key: RsaKey, signing_input: bytes, sig: bytes) -> bool:
-    k = key.size
-    if len(sig) != k:
+    """RSASSA-PKCS1-v1_5 with SHA-256; the signature is exactly as long as the modulus."""
+    if len(sig) != key.size:
         return False
-    s = int.from_bytes(sig, "big")
-    if s >= key.n:
+    c = crypto()
+    try:
+        key.public.verify(sig, signing_input, c.pkcs1v15, c.sha256)
+    except c.invalid_signature:
         return False
-    em = pow(s, key.e, key.n).to_bytes(k, "big")
-    t = _SHA256_DIGEST_INFO + hashlib.sha256(signing_input).digest()
-    expected = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
-    return hmac.compare_digest(em, expected)
+    return True
 
 
 def _es256_ok(key: EcKey, signing_input: bytes, sig: bytes) -> bool:
+    """ECDSA P-256 with SHA-256; JOSE's 64-byte ``r || s`` with ``1 <= r, s < n``."""
     if len(sig) != 64:
         return False
     r = int.from_bytes(sig[:32], "big")
     s = int.from_bytes(sig[32:], "big")
-    n = _N
-    if not (0 < r < n and 0 < s < n):
+    if not (0 < r < P256_N and 0 < s < P256_N):
         return False
-    e = int.from_bytes(hashlib.sha256(signing_input).digest(), "big")
-    w = pow(s, -1, n)
-    X, _, Z = _mul2(e * w % n, r * w % n, key.tables)
-    if not Z:
+    c = crypto()
+    try:
+        key.public.verify(c.encode_dss(r, s), signing_input, c.ecdsa_sha256)
+    except c.invalid_signature:
         return False
-    zi = pow(Z, -1, _P)
-    return X * zi * zi % _P % n == r
+    return True
 
 
 def _signature_ok(key: Key, signing_input: bytes, sig: bytes) -> bool:
@@ -728,6 +627,7 @@ class Verified(NamedTuple):
 
 
 _ALGS = frozenset({"RS256", "ES256"})
+_TYPS = frozenset({"jwt", "at+jwt"})
 
 
 def _segment(text: str, what: str) -> Any:
@@ -762,6 +662,12 @@ def _verify(token: str, issuers: Mapping[str, Issuer], now: float) -> tuple[Veri
             "alg",
             f"identity token refused: header alg {_show(alg)} is not accepted (only RS256 and ES256,"
             " and always the key's own algorithm)",
+        )
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPS):
+        raise TokenRefused(
+            "typ",
+            f"identity token refused: header typ {_show(typ)} is not an identity token's (JWT or at+jwt)",
         )
     if "crit" in header:
         raise TokenRefused("crit", "identity token refused: its header has 'crit' extensions, none supported")
@@ -855,9 +761,7 @@ def _verify(token: str, issuers: Mapping[str, Issuer], now: float) -> tuple[Veri
                     kid,
                 )
 
-    value: Any = claims
-    for name in issuer.claim_path:
-        value = value.get(name) if isinstance(value, dict) else None
+    value = claim_value(claims, issuer.claim_path)
     if not isinstance(value, str) or not value:
         raise TokenRefused(
             "tenant_claim",
@@ -897,9 +801,82 @@ def _check_time(
         )
 
 
+_last_hash: list[Any] = [None, b""]
+
+
 def token_hash(token: str) -> bytes:
-    """The cache key of a token: SHA-256 of its ASCII text."""
-    return hashlib.sha256(token.encode("ascii")).digest()
+    """The cache key of a token: SHA-256 of its ASCII text (the last one is remembered: one call of
+    set_tenant_from_jwt asks twice, from two PL/Python functions)."""
+    if _last_hash[0] == token:
+        return _last_hash[1]
+    digest = hashlib.sha256(token.encode("ascii")).digest()
+    _last_hash[0], _last_hash[1] = token, digest
+    return digest
+
+
+def _when(seconds: float) -> str:
+    """A time for a message: UTC, to the second (``infinity`` as such)."""
+    if not math.isfinite(seconds):
+        return "infinity" if seconds > 0 else "-infinity"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def _check_revoked(verified: Verified, revoked_before: float | None) -> None:
+    if revoked_before is None:
+        return
+    iat = verified.claims.get("iat")
+    if iat is None or iat < revoked_before:
+        whose = f"issuer {_show(verified.issuer)}"
+        if verified.subject is not None:
+            whose += f" and subject {_show(verified.subject)}"
+        issued = "it has no 'iat'" if iat is None else f"it was issued at {_when(iat)}"
+        raise TokenRefused(
+            "revoked",
+            f"identity token refused: it is revoked (tenancy.revoke_jwt: tokens of {whose} issued before"
+            f" {_when(revoked_before)}; {issued})",
+            verified.issuer,
+            verified.kid,
+        )
+
+
+def peek(
+    token: Any, cache: Mapping[bytes, Any] | None = None
+) -> tuple[str | None, str | None, Verified | None, dict[str, Any] | None]:
+    """``(iss, sub, cached, claims)`` of a token, for the caller to read the issuer's current row and
+    the revocations that apply before ``verify``.  From the cache when the token is there (``cached``
+    is its ``Verified``, ``claims`` None); else read from the unverified header and payload
+    (``cached`` None; ``verify`` then checks that these very bytes are signed).  Raises
+    ``TokenRefused`` for what ``verify`` would refuse as malformed."""
+    _basic(token)
+    if cache is not None:
+        entry = cache.get(token_hash(token))
+        if entry is not None:
+            verified = entry[1]
+            return verified.issuer, verified.subject, verified, None
+    parts = token.split(".")
+    if len(parts) != 3:
+        _verify(token, {}, 0.0)  # raises the malformed refusal with its message
+    _segment(parts[0], "header")
+    claims = _segment(parts[1], "payload")
+    iss, sub = claims.get("iss"), claims.get("sub")
+    return (iss if isinstance(iss, str) else None), (sub if isinstance(sub, str) else None), None, claims
+
+
+def claim_value(claims: Mapping[str, Any], path: Sequence[str]) -> Any:
+    """The value at a dotted claim path (``("o", "id")``), or None."""
+    value: Any = claims
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def _basic(token: Any) -> None:
+    if not isinstance(token, str) or not token.isascii():
+        raise TokenRefused("malformed", "identity token refused: it is not an ASCII string")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenRefused(
+            "malformed", f"identity token refused: it is longer than {MAX_TOKEN_LENGTH} characters"
+        )
 
 
 def verify(
@@ -909,22 +886,22 @@ def verify(
     *,
     cache: dict[bytes, Any] | None = None,
     cache_size: int = DEFAULT_CACHE_SIZE,
+    revoked_before: float | None = None,
 ) -> Verified:
     """Verify a compact JWS identity token against the registered ``issuers`` at time ``now``.
 
     ``issuers`` maps each exact ``iss`` string to its ``Issuer`` (``issuer_map``); ``now`` is seconds
-    since the epoch (a float).  Returns ``Verified``; every refusal raises ``TokenRefused`` (TN008),
-    never anything else.  ``cache``, a dict the caller keeps for the backend and passes on every
-    call, remembers verified tokens for up to ``cache_size`` entries (see the module docstring).
+    since the epoch (a float); ``revoked_before`` the revocation that covers the token's issuer and
+    subject (seconds since the epoch; None: none).  Returns ``Verified``; every refusal raises
+    ``TokenRefused`` (TN008), never anything else (but ``MissingPackage`` when cryptography cannot be
+    imported).  ``cache``, a dict the caller keeps for the backend and passes on every call,
+    remembers verified tokens for up to ``cache_size`` entries (see the module docstring).
     """
-    if not isinstance(token, str) or not token.isascii():
-        raise TokenRefused("malformed", "identity token refused: it is not an ASCII string")
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise TokenRefused(
-            "malformed", f"identity token refused: it is longer than {MAX_TOKEN_LENGTH} characters"
-        )
+    _basic(token)
     if cache is None:
-        return _verify(token, issuers, now)[0]
+        verified = _verify(token, issuers, now)[0]
+        _check_revoked(verified, revoked_before)
+        return verified
 
     h = token_hash(token)
     entry = cache.get(h)
@@ -946,6 +923,7 @@ def verify(
                 if exc.check == "expired":
                     del cache[h]
                 raise
+            _check_revoked(verified, revoked_before)
             return verified
         del cache[h]
 
@@ -953,4 +931,5 @@ def verify(
     while cache and len(cache) >= cache_size:
         del cache[next(iter(cache))]
     cache[h] = (issuer.fingerprint, verified, not_before)
+    _check_revoked(verified, revoked_before)
     return verified

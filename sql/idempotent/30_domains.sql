@@ -1,9 +1,11 @@
 -- Domains: which tenant owns a host. Normalization (plpython/hosts.py is the reference; the ASCII
 -- path is repeated here in PL/pgSQL so that no Python runs for it), the mappings table, resolution.
 
--- Non-ASCII hosts: the whole normalization in Python (IDNA 2003 through the stdlib). Returns
--- {host}, or {sqlstate, message} for normalize_host to raise: PL/Python would prefix the message
--- of an exception with its class.
+-- Non-ASCII hosts: the whole normalization in Python (IDNA 2008 / UTS #46 through the distribution's
+-- idna package). Returns {host}, or {sqlstate, message[, hint]} for normalize_host to raise: PL/Python
+-- would prefix the message of an exception with its class. PARALLEL UNSAFE, like everything that
+-- calls it: its first call in a backend loads the modules with plpy.execute (#@tenancy), which a
+-- parallel worker must never do.
 --@grant public
 create or replace function tenancy._normalize_host_py(p_host text)
 returns text[]
@@ -13,6 +15,8 @@ as $fn$
 #@tenancy
 try:
     return [T.hosts.normalize(p_host)]
+except T.packages.MissingPackage as exc:
+    return [exc.sqlstate, exc.message, exc.hint]
 except ValueError as exc:
     return ["22023", str(exc)]
 $fn$;
@@ -120,8 +124,9 @@ $fn$;
 
 comment on function tenancy.normalize_host(text) is
 'Normalized host name: trimmed, lower-case, one trailing dot and a :port stripped, IDN labels in punycode '
-'(IDNA 2003, xn--). 22023 for null, empty, > 253 characters, an empty label or one > 63, characters outside '
-'letters/digits/hyphens, IP literals, URLs and wildcards.';
+'(xn--) by IDNA 2008 with UTS #46 non-transitional mapping: straße.de is xn--strae-oqa.de, not strasse.de; '
+'full-width letters and dots are ASCII. 22023 for null, empty, > 253 characters, an empty label or one > 63, '
+'characters outside letters/digits/hyphens, a label IDNA 2008 refuses, IP literals, URLs and wildcards.';
 
 -- The stored form of a mapping's domain: a host, or `*.` and a host of at least two labels.
 create or replace function tenancy._normalize_domain(p_domain text)
@@ -182,6 +187,48 @@ $fn$;
 create or replace trigger domain_mappings_before
 before insert or update on tenancy.domain_mappings
 for each row execute function tenancy._domain_mappings_before();
+
+-- Domains stored by tenancy 0.1.0 were normalized by IDNA 2003: an xn-- label is decoded and normalized
+-- again by IDNA 2008 (the same string for nearly every label). A changed one is updated; one that IDNA
+-- 2008 refuses (an emoji, a symbol), or whose new form another mapping holds, is kept as it is (it
+-- still resolves by its ASCII form); every such row is reported with a WARNING, never merged. An ASCII
+-- label that IDNA 2003 mapped (strasse from straße) cannot be told from one typed so and is kept.
+-- Re-run by every install and upgrade: a no-op once done, except that refused rows are reported again.
+do language plpython3u $renormalize$
+#@tenancy
+rows = plpy.execute(
+    "select m.domain, m.tenant_id::text as tenant from tenancy.domain_mappings m"
+    " where m.domain operator(pg_catalog.~) '(^|[.])xn--' order by m.domain"
+)
+owner = plpy.prepare(
+    "select m.tenant_id::text as tenant from tenancy.domain_mappings m where m.domain operator(pg_catalog.=) $1",
+    ["text"],
+)
+move = plpy.prepare(
+    "update tenancy.domain_mappings m set domain = $2 where m.domain operator(pg_catalog.=) $1", ["text", "text"]
+)
+for row in rows:
+    old, tenant = row["domain"], row["tenant"]
+    try:
+        new = T.hosts.renormalized(old)
+    except ValueError as exc:
+        plpy.warning(
+            f"domain mapping {old} (tenant {tenant}) is not a valid name under IDNA 2008 ({exc}): kept as it is;"
+            " it resolves by that ASCII form only"
+        )
+        continue
+    if new == old:
+        continue
+    taken = plpy.execute(owner, [new])
+    if len(taken):
+        plpy.warning(
+            f"domain mapping {old} (tenant {tenant}) is {new} under IDNA 2008, which is mapped to tenant"
+            f" {taken[0]['tenant']}: both kept as they are; delete the one that is wrong"
+        )
+        continue
+    plpy.execute(move, [old, new])
+    plpy.warning(f"domain mapping {old} (tenant {tenant}) renormalized by IDNA 2008 to {new}")
+$renormalize$;
 
 -- Row-level security: the tenants' visibility, read-only for application roles (90_grants.sql).
 -- Only superusers and BYPASSRLS roles write mappings.

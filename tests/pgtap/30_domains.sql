@@ -1,6 +1,6 @@
 -- Domains: normalization, the mappings table, resolution, set_tenant_for_domain, visibility.
 begin;
-select plan(150);
+select plan(155);
 
 -- platform -> brandsyncup (acme, globex suspended, hooli), pixelworks (initech)
 insert into tenancy.tenants (id, slug, name) values ('00000000-0000-0000-0000-000000000001', 'platform', 'Platform');
@@ -86,8 +86,11 @@ insert into good_hosts values
 ('bücher.example', 'xn--bcher-kva.example', 'IDN: unicode to punycode'),
 ('xn--bcher-kva.example', 'xn--bcher-kva.example', 'IDN: punycode stays'),
 ('BÜCHER.Example.:80', 'xn--bcher-kva.example', 'IDN: case, dot and port too'),
-('straße.de', 'strasse.de', 'IDNA 2003 maps sharp s'),
-('ＡＢＣ.com', 'abc.com', 'IDN: fullwidth letters are mapped by nameprep'),
+('straße.de', 'xn--strae-oqa.de', 'IDNA 2008 / UTS #46 non-transitional keeps sharp s'),
+('strasse.de', 'strasse.de', 'strasse.de is another domain than straße.de'),
+('βόλος.com', 'xn--nxasmm1c.com', 'UTS #46 non-transitional keeps final sigma'),
+('ＡＢＣ.com', 'abc.com', 'IDN: fullwidth letters are mapped to ASCII'),
+('ｂüｃｈｅｒ．ｅｘａｍｐｌｅ', 'xn--bcher-kva.example', 'IDN: fullwidth letters and dots'),
 ('bücher。example', 'xn--bcher-kva.example', 'IDN: the ideographic full stop separates labels'),
 ('localhost', 'localhost', 'one label'),
 ('a-b--c.example', 'a-b--c.example', 'inner hyphens'),
@@ -130,7 +133,9 @@ insert into bad_hosts values
 ('brand.example.com:', 'an empty port'),
 ('brand.example.com:http', 'a port that is not a number'),
 ('bü cher.example', 'IDN with white space'),
-(repeat('ü', 64) || '.com', 'IDN label longer than 63 in punycode');
+(repeat('ü', 64) || '.com', 'IDN label longer than 63 in punycode'),
+('💩.la', 'a symbol IDNA 2008 does not allow (IDNA 2003 did)'),
+('a' || chr(8204) || 'b.example', 'a zero width non-joiner outside its context (CONTEXTJ)');
 select throws_ok(
     pg_catalog.format('select tenancy.normalize_host(%L)', b.host), '22023', null, 'normalize_host refuses ' || b.why
 )

@@ -74,14 +74,15 @@ class Signer:
         alg: Any = ...,
     ) -> str:
         """A compact JWS of ``claims``: header ``{"alg": <the key's>, "typ": "JWT", "kid": ...}``
-        updated with ``header``; ``kid=None``/``alg=None`` leave that member out."""
+        updated with ``header``; ``kid=None``/``alg=None``, or a member None in ``header``, leave that
+        member out."""
         head: dict[str, Any] = {"alg": self.alg, "typ": "JWT", "kid": self.kid}
         if kid is not ...:
             head["kid"] = kid
         if alg is not ...:
             head["alg"] = alg
-        head = {k: v for k, v in head.items() if v is not None}
         head.update(header or {})
+        head = {k: v for k, v in head.items() if v is not None}
         signing_input = f"{encode_json(head)}.{encode_json(dict(claims))}"
         return f"{signing_input}.{b64(self.raw_signature(signing_input.encode()))}"
 
@@ -108,6 +109,12 @@ def ec_signer(kid: str, seed: int = 0) -> Signer:
 
 def jwks(signers: Iterable[Signer]) -> dict[str, Any]:
     return {"keys": [s.jwk for s in signers]}
+
+
+def decode_header(token: str) -> dict[str, Any]:
+    """The (unverified) header of a compact JWS."""
+    head = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
 
 
 def hs256(claims: Mapping[str, Any], secret: bytes, header: Mapping[str, Any]) -> str:

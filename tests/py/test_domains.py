@@ -254,3 +254,115 @@ def test_resolution_uses_indexes_only(tenancy_db: str, tree: Tree, mappings: set
             seq_after, idx_after = after.get(table, (0, 0))
             assert seq_after == seq_before, f"no sequential scan of {table}"
             assert idx_after > idx_before, f"{table} is read through an index"
+
+
+# --- IDNA 2008 (SPEC v0.3 §3) ------------------------------------------------------------------------
+
+
+def test_strasse_and_strasse_with_sharp_s_are_two_domains(tenancy_db: str, app_dsn: str, tree: Tree) -> None:
+    """`straße.de` is `xn--strae-oqa.de` (as browsers send it), not the owner of `strasse.de`'s domain."""
+    with connect(tenancy_db) as conn:
+        conn.execute(
+            "insert into tenancy.domain_mappings (domain, tenant_id)"
+            " values ('strasse.de', %s), ('straße.de', %s)",
+            [tree.acme, tree.initech],
+        )
+    try:
+        with connect(app_dsn) as conn:
+            assert resolve(conn, "strasse.de") == tree.acme
+            assert resolve(conn, "straße.de") == tree.initech
+            assert resolve(conn, "xn--strae-oqa.de") == tree.initech
+            assert resolve(conn, "STRASSE.DE") == tree.acme
+        with connect(tenancy_db) as conn:
+            stored = {
+                r[0]
+                for r in conn.execute("select domain from tenancy.domain_mappings where domain like '%.de'")
+            }
+            assert {"strasse.de", "xn--strae-oqa.de"} <= stored
+    finally:
+        with connect(tenancy_db) as conn:
+            conn.execute(
+                "delete from tenancy.domain_mappings where domain in ('strasse.de', 'xn--strae-oqa.de')"
+            )
+
+
+def test_full_width_host_resolves(app_dsn: str, tree: Tree, mappings: set[str]) -> None:
+    with connect(app_dsn) as conn:
+        assert resolve(conn, "ｐｉｘｅｌｗｏｒｋｓ．ｉｏ") == tree.pixelworks
+        assert resolve(conn, "ＢＵ\u0308ＣＨＥＲ。example") == tree.initech
+
+
+def test_a_host_idna_2008_refuses_is_22023(app_dsn: str) -> None:
+    with connect(app_dsn) as conn, pytest.raises(errors.InvalidParameterValue) as info:
+        conn.execute("select tenancy.resolve_domain('💩.la')")
+    assert "IDNA 2008" in (info.value.diag.message_primary or "")
+
+
+def test_upgrade_from_0_1_0_renormalizes_and_reports(server_dsn: str) -> None:
+    """Mappings that 0.1.0 stored by IDNA 2003: one that IDNA 2008 maps otherwise is renormalized (and
+    reported), one whose new form another mapping holds is kept and reported (not merged), one IDNA 2008
+    refuses is kept and reported; ASCII mappings are untouched."""
+    import secrets
+
+    from plpython import hosts
+
+    name = f"tenancy_idna_{secrets.token_hex(3)}"
+    with connect(server_dsn) as conn:
+        conn.execute(f"create database {name}")
+    dsn = f"{server_dsn} dbname={name}"
+    try:
+        with connect(dsn) as conn:
+            conn.execute("set client_min_messages = warning")
+            conn.execute("create extension tenancy version '0.1.0' cascade")
+            root = one(conn, "insert into tenancy.tenants (slug, name) values ('p', 'P') returning id::text")
+            a, b, c = (
+                one(
+                    conn,
+                    "insert into tenancy.tenants (parent_id, slug, name) values (%s, %s, %s)"
+                    " returning id::text",
+                    [root, slug, slug],
+                )
+                for slug in ("a", "b", "c")
+            )
+            # Cherokee capitals (U+13A0...) had no lower case in Unicode 3.2, so IDNA 2003 kept them;
+            # IDNA 2008 (UTS #46) maps them to the small letters of Unicode 8 (U+AB70...). The new form of
+            # one of them is mapped (typed as punycode) to another tenant.
+            conn.execute(
+                "insert into tenancy.domain_mappings (domain, tenant_id) values"
+                " ('y\u13a0.example', %s), ('x\u13a0.example', %s), (%s, %s), ('💩.la', %s),"
+                " ('strasse.example', %s)",
+                [a, a, hosts.normalize("x\uab70.example"), b, c, c],
+            )
+            before = {
+                r[0]: r[1]
+                for r in conn.execute("select domain, tenant_id::text from tenancy.domain_mappings")
+            }
+            assert "xn--ls8h.la" in before and len(before) == 5
+            warnings: list[str] = []
+            conn.add_notice_handler(
+                lambda d: (
+                    warnings.append(d.message_primary or "") if d.severity_nonlocalized == "WARNING" else None
+                )
+            )
+            conn.execute("alter extension tenancy update")
+            after = {
+                r[0]: r[1]
+                for r in conn.execute("select domain, tenant_id::text from tenancy.domain_mappings")
+            }
+        old_y, old_x = (
+            next(d for d, t in before.items() if d.startswith(p) and t == a) for p in ("xn--y", "xn--x")
+        )
+        new_y, new_x = hosts.normalize("y\uab70.example"), hosts.normalize("x\uab70.example")
+        assert new_y != old_y and new_x != old_x and before[new_x] == b
+        assert after[new_y] == a and old_y not in after  # renormalized
+        assert after[old_x] == a and after[new_x] == b  # a collision: both kept
+        assert after["xn--ls8h.la"] == c and after["strasse.example"] == c  # kept
+        assert len(after) == 5
+        text = "\n".join(warnings)
+        assert f"{old_y} (tenant {a}) renormalized by IDNA 2008 to {new_y}" in text, text
+        assert f"{old_x} (tenant {a}) is {new_x} under IDNA 2008, which is mapped to tenant {b}" in text, text
+        assert "xn--ls8h.la" in text and "not a valid name under IDNA 2008" in text
+        assert "strasse.example" not in text
+    finally:
+        with connect(server_dsn) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")

@@ -1,6 +1,9 @@
-"""plpython/identity.py: the pure JWT verifier behind tenancy.set_tenant_from_jwt (no database).
+"""plpython/identity.py: the JWT verifier behind tenancy.set_tenant_from_jwt (no database).
 
-Tokens and keys are made independently with the PyPI ``cryptography`` package (tests/py/jwt_factory.py).
+Tokens and keys are made independently: with the PyPI ``cryptography`` package (tests/py/jwt_factory.py)
+and with PyJWT.  The signature primitives are also checked against a subset of Project Wycheproof's
+vectors (tests/py/unit/vectors/wycheproof.json: C2SP/wycheproof, Apache License 2.0, see
+tests/py/unit/vectors/WYCHEPROOF-LICENSE; the file names its source files and commit).
 """
 
 from __future__ import annotations
@@ -8,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -447,7 +449,7 @@ def test_ecdsa_r_s_range():
     token = ES.sign(claims())
     sig = base64.urlsafe_b64decode(segments(token)[2] + "==")
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-    n = identity._N
+    n = identity.P256_N
     for rr, ss in ((0, s), (r, 0), (r + n, s), (r, s + n), (0, 0), (n, n)):
         if rr < 2**256 and ss < 2**256:
             bad = rr.to_bytes(32, "big") + ss.to_bytes(32, "big")
@@ -664,66 +666,6 @@ def test_any_extra_claims_round_trip(extra):
 
 
 # --------------------------------------------------------------------------------------------------
-# The P-256 arithmetic, against plain double-and-add
-
-
-def _naive_mul(k: int, x: int, y: int) -> tuple[int, int] | None:
-    acc = identity._INF
-    for bit in bin(k)[2:]:
-        acc = identity._double(*acc)
-        if bit == "1":
-            acc = identity._add_affine(*acc, x, y)
-    return identity._batch_affine([acc])[0] if acc[2] else None
-
-
-def _affine(point: tuple[int, int, int]) -> tuple[int, int] | None:
-    return identity._batch_affine([point])[0] if point[2] else None
-
-
-def test_curve_constants():
-    assert identity._on_curve(identity._GX, identity._GY)
-    assert _naive_mul(identity._N, identity._GX, identity._GY) is None  # n G = infinity
-    assert _naive_mul(identity._N - 1, identity._GX, identity._GY) == (
-        identity._GX,
-        identity._P - identity._GY,
-    )
-
-
-def test_g_tables_constant_is_the_computed_table():
-    computed = identity._tables(identity._GX, identity._GY, identity._G_WINDOW)
-    assert computed == identity._G_TABLES
-
-
-Q = _naive_mul(0xC0FFEE * 2**200 + 12345, identity._GX, identity._GY)
-Q_TABLES = identity._tables(*Q, identity._Q_WINDOW)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    st.integers(0, 2**256 - 1) | st.sampled_from([0, 1, 2, 2**64 - 1, 2**64, 2**255, identity._N - 1]),
-    st.integers(0, 2**256 - 1) | st.sampled_from([0, 1, 2**128, identity._N - 1, identity._N]),
-)
-def test_multi_scalar_multiplication(u1, u2):
-    expected_g = _naive_mul(u1, identity._GX, identity._GY)
-    expected_q = _naive_mul(u2, *Q)
-    if expected_g is None:
-        expected = expected_q
-    elif expected_q is None:
-        expected = expected_g
-    else:
-        expected = _affine(identity._add_affine(*expected_g, 1, *expected_q))
-    assert _affine(identity._mul2(u1, u2, Q_TABLES)) == expected
-
-
-def test_multi_scalar_multiplication_cancelling():
-    # u1 G + u2 Q = infinity when Q = G and u2 = n - u1; also P + P through the addition
-    g_tables = identity._tables(identity._GX, identity._GY, identity._Q_WINDOW)
-    k = secrets.randbelow(identity._N)
-    assert _affine(identity._mul2(k, identity._N - k, g_tables)) is None
-    assert _affine(identity._mul2(k, k, g_tables)) == _naive_mul(2 * k, identity._GX, identity._GY)
-
-
-# --------------------------------------------------------------------------------------------------
 # JWKS
 
 
@@ -758,7 +700,7 @@ def _bad_jwks(doc: Any) -> JwksError:
     return info.value
 
 
-P = identity._P
+P = identity.P256_P
 
 
 @pytest.mark.parametrize(
@@ -781,7 +723,7 @@ P = identity._P
         (_jwk(ES, alg="RS256"), "ES256"),
         (_jwk(ES, alg="ES384"), "ES256"),
         (_jwk(ES, x=DROP), "'x'"),
-        (_jwk(ES, d="AAAA"), "private"),
+        (_jwk(ES, d="AAAA"), "holds private key material (d)"),
         (_jwk(RS, alg="ES256"), "RS256"),
         (_jwk(RS, alg="PS256"), "RS256"),
         (_jwk(RS, alg="none"), "RS256"),
@@ -797,8 +739,9 @@ P = identity._P
         (_jwk(RS, n=RS.jwk["n"] + "="), "base64url"),
         (_jwk(RS, n=RS.jwk["n"][:10] + "+" + RS.jwk["n"][11:]), "base64url"),
         (_jwk(RS, e=""), "'e'"),
-        (_jwk(RS, p="AAAA", q="AAAA"), "private"),
-        (_jwk(RS, kty="oct", k="c2VjcmV0"), "private"),
+        (_jwk(RS, p="AAAA", q="AAAA"), "holds private key material (p, q)"),
+        (_jwk(RS, kty="oct", k="c2VjcmV0"), "holds private key material (k)"),
+        (_jwk(RS, d="AAAA", key_ops=["sign"]), "holds private key material (d)"),
         (_jwk(RS, kty="oct"), "kty"),
         (_jwk(RS, kty="OKP"), "kty"),
         (_jwk(RS, kty=DROP), "kty"),
@@ -881,7 +824,7 @@ def test_issuer_map():
     assert identity.issuer_map([a, b]) == {ISS: a, ISS + "/": b}
     with pytest.raises(JwksError, match="registered twice"):
         identity.issuer_map([a, make_issuer(ISS, jwks([ES]))])
-    assert "tables" not in repr(a.keys) and "rsa-1" in repr(a.keys)
+    assert "RsaKey(kid='rsa-1', bits=2048, e=65537)" in repr(a.keys)
     assert "EcKey(kid='ec-1', x=0x" in repr(b.keys["ec-1"])
 
 
@@ -1002,3 +945,231 @@ def test_cache_keyed_by_token_not_by_claims(count_signatures):
     verify(a, ISSUERS, NOW, cache=cache)
     verify(b, ISSUERS, NOW, cache=cache)
     assert len(cache) == 2 and len(count_signatures) == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# typ (RFC 8725 §3.11)
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "at+jwt", "AT+JWT", "aT+jWt"])
+def test_typ_accepted(typ):
+    assert verify(RS.sign(claims(), {"typ": typ}), ISSUERS, NOW)
+
+
+def test_no_typ_accepted():
+    assert verify(RS.sign(claims(), {"typ": None}), ISSUERS, NOW)
+
+
+@pytest.mark.parametrize(
+    "typ",
+    ["JOSE", "JOSE+JSON", "secevent+jwt", "logout+jwt", "application/jwt", "jwt ", "", 1, None.__class__],
+)
+def test_typ_refused(typ):
+    value = "NoneType" if typ is None.__class__ else typ
+    err = refused(RS.sign(claims(), {"typ": value}))
+    assert err.check == "typ" and "JWT or at+jwt" in err.message
+
+
+def test_typ_is_checked_before_the_issuer_and_the_signature():
+    token = with_signature(RS.sign(claims(iss="https://nobody"), {"typ": "JOSE"}), b"\x00" * 256)
+    assert refused(token).check == "typ"
+
+
+# --------------------------------------------------------------------------------------------------
+# A hint per check
+
+
+def test_every_check_has_its_own_hint():
+    assert set(identity.HINTS) == set(identity.CHECKS)
+    assert len(set(identity.HINTS.values())) == len(identity.CHECKS)
+    for check in identity.CHECKS:
+        err = TokenRefused(check, "identity token refused: x")
+        assert err.hint == identity.HINTS[check]
+
+
+@pytest.mark.parametrize(
+    ("token", "check"),
+    [
+        ("a.b", "malformed"),
+        (hs256(claims(), b"k", {"kid": "rsa-1"}), "alg"),
+        (RS.sign(claims(), {"typ": "JOSE"}), "typ"),
+        (RS.sign(claims(), {"crit": ["b64"]}), "crit"),
+        (RS.sign(claims(iss="https://x")), "issuer"),
+        (RS.sign(claims(), kid="nope"), "kid"),
+        (rsa_signer("rsa-1", seed=9).sign(claims()), "signature"),
+        (RS.sign(claims(exp="soon")), "claims"),
+        (RS.sign(claims(exp=NOW - 100)), "expired"),
+        (RS.sign(claims(nbf=NOW + 100, iat=DROP)), "not_yet_valid"),
+        (RS.sign(claims(o=DROP)), "tenant_claim"),
+    ],
+)
+def test_refusals_carry_the_hint_of_their_check(token, check):
+    err = refused(token)
+    assert err.check == check and err.hint == identity.HINTS[check]
+
+
+# --------------------------------------------------------------------------------------------------
+# Revocation (the caller passes the revocation that covers the token's issuer and subject)
+
+
+def test_revoked_before_iat():
+    token = RS.sign(claims(iat=NOW - 10))
+    assert verify(token, ISSUERS, NOW, revoked_before=NOW - 11)
+    assert verify(token, ISSUERS, NOW, revoked_before=NOW - 10)  # issued at the revocation: not before it
+    err = refused(token, revoked_before=NOW - 9)
+    assert err.check == "revoked" and "user_2abc" in err.message and err.hint == identity.HINTS["revoked"]
+    assert "tenancy.revoke_jwt" in err.message
+
+
+def test_revoked_without_iat_counts_as_before():
+    token = RS.sign(claims(iat=DROP))
+    assert verify(token, ISSUERS, NOW)
+    err = refused(token, revoked_before=0.0)
+    assert err.check == "revoked" and "no 'iat'" in err.message
+
+
+def test_revoked_infinity():
+    err = refused(RS.sign(claims(iat=NOW + 30)), revoked_before=float("inf"))
+    assert err.check == "revoked" and "infinity" in err.message
+
+
+def test_revocation_applies_to_cached_tokens(count_signatures):
+    cache: dict = {}
+    token = ES.sign(claims())
+    verify(token, ISSUERS, NOW, cache=cache)
+    assert refused(token, cache=cache, revoked_before=NOW).check == "revoked"
+    assert count_signatures == ["ec-1"]  # refused from the cache, and the entry stays: the row may go
+    assert verify(token, ISSUERS, NOW, cache=cache) and count_signatures == ["ec-1"]
+
+
+def test_revocation_is_checked_after_the_signature():
+    forged = with_signature(RS.sign(claims(iat=DROP)), b"\x01" * 256)
+    assert refused(forged, revoked_before=NOW).check == "signature"
+
+
+# --------------------------------------------------------------------------------------------------
+# peek: what the caller reads before verify
+
+
+def test_peek_reads_the_unverified_payload_then_the_cache():
+    cache: dict = {}
+    token = RS.sign(claims(sub="user_9"))
+    iss, sub, cached, payload = identity.peek(token, cache)
+    assert (iss, sub, cached) == (ISS, "user_9", None) and payload == claims(sub="user_9")
+    verified = verify(token, ISSUERS, NOW, cache=cache)
+    assert identity.peek(token, cache) == (ISS, "user_9", verified, None)
+    assert identity.peek(RS.sign(claims(iss=5, sub=DROP)))[:3] == (None, None, None)
+
+
+@pytest.mark.parametrize("token", ["a.b", "", None, "x" * 20000, "a.b.c", "é.b.c"])
+def test_peek_refuses_what_verify_refuses_as_malformed(token):
+    with pytest.raises(TokenRefused) as info:
+        identity.peek(token)
+    assert info.value.check == "malformed"
+
+
+# --------------------------------------------------------------------------------------------------
+# The cryptography package
+
+
+def test_missing_cryptography_names_the_package(monkeypatch):
+    monkeypatch.setattr(identity, "_crypto_cache", [])
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    for name in [m for m in sys.modules if m.startswith("cryptography.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(identity.MissingPackage) as info:
+        parse_jwks(jwks([ES]))
+    assert info.value.sqlstate == "58P01"
+    assert "cryptography" in info.value.message and "python3-cryptography" in info.value.hint
+
+
+def test_no_curve_or_modular_arithmetic_left():
+    source = Path(identity.__file__).read_text(encoding="utf-8")
+    for marker in ("pow(", "_mul2", "_double", "wNAF", "_G_TABLES", "% _P"):
+        assert marker not in source, marker
+
+
+# --------------------------------------------------------------------------------------------------
+# Project Wycheproof: RSA PKCS#1 v1.5 SHA-256 (2048-bit keys) and ECDSA P-256 SHA-256 (P1363, JOSE's r || s)
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "wycheproof.json").read_text(encoding="utf-8"))
+
+
+def _wycheproof(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(group, test) for group in VECTORS[name]["testGroups"] for test in group["tests"]]
+
+
+def _rsa_key(group: dict[str, Any]) -> identity.RsaKey:
+    n, e = int(group["n"], 16), int(group["e"], 16)
+    jwk = {"kty": "RSA", "kid": "w", "n": b64_int(n), "e": b64_int(e)}
+    return parse_jwks({"keys": [jwk]})["w"]
+
+
+@pytest.mark.parametrize(
+    ("group", "test"), _wycheproof("rsa_signature_2048_sha256"), ids=lambda v: str(v.get("tcId", ""))
+)
+def test_wycheproof_rsa_pkcs1_sha256(group, test):
+    key = _rsa_key(group)
+    ok = identity._signature_ok(key, bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"]))
+    if test["result"] == "valid":
+        assert ok, test
+    elif test["result"] == "invalid":
+        assert not ok, test
+    # "acceptable": either answer is allowed
+
+
+@pytest.mark.parametrize(
+    ("group", "test"), _wycheproof("ecdsa_secp256r1_sha256_p1363"), ids=lambda v: str(v.get("tcId", ""))
+)
+def test_wycheproof_ecdsa_p256_sha256(group, test):
+    x, y = int(group["wx"], 16), int(group["wy"], 16)
+    jwk = {"kty": "EC", "crv": "P-256", "kid": "w", "x": b64_int(x, 32), "y": b64_int(y, 32)}
+    key = parse_jwks({"keys": [jwk]})["w"]
+    ok = identity._signature_ok(key, bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"]))
+    assert ok is (test["result"] == "valid"), test
+
+
+def test_wycheproof_subset_is_what_it_says():
+    assert VECTORS["source"] == "https://github.com/C2SP/wycheproof" and len(VECTORS["commit"]) == 40
+    assert (
+        len(_wycheproof("ecdsa_secp256r1_sha256_p1363"))
+        == VECTORS["ecdsa_secp256r1_sha256_p1363"]["numberOfTests"]
+    )
+    results = {t["result"] for _, t in _wycheproof("rsa_signature_2048_sha256")}
+    assert results == {"valid", "invalid", "acceptable"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokens made by an independent library (PyJWT)
+
+
+@pytest.mark.parametrize("signer", [RS, ES], ids=["RS256", "ES256"])
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt"])
+def test_pyjwt_tokens_verify(signer, typ):
+    import jwt as pyjwt
+
+    token = pyjwt.encode(claims(), signer.key, algorithm=signer.alg, headers={"kid": signer.kid, "typ": typ})
+    assert verify(token, ISSUERS, NOW).external_id == "org_2acme"
+
+
+def test_what_pyjwt_accepts_and_tenancy_refuses():
+    """Where tenancy is stricter than a common library's defaults."""
+    import jwt as pyjwt
+
+    pub = RS.key.public_key()
+    # a padded signature segment: PyJWT decodes it, tenancy wants canonical unpadded base64url
+    token = RS.sign(claims())
+    padded = token + "=" * (-len(token.split(".")[2]) % 4 or 4)
+    pyjwt.decode(padded, pub, algorithms=["RS256"], options={"verify_exp": False})
+    assert refused(padded).check == "malformed"
+    # duplicate claim names: Python's json keeps the last one; tenancy refuses the token
+    h, _, _ = segments(token)
+    dup = b64(b'{"iss":"https://clerk.example.com","exp":1750000300,"o":{"id":"a"},"o":{"id":"b"}}')
+    signing_input = f"{h}.{dup}"
+    forged = f"{signing_input}.{b64(RS.raw_signature(signing_input.encode()))}"
+    assert pyjwt.decode(forged, pub, algorithms=["RS256"], options={"verify_exp": False})["o"] == {"id": "b"}
+    assert refused(forged).check == "malformed"
+    # a token without exp: PyJWT accepts it unless told to require exp
+    no_exp = RS.sign(claims(exp=DROP))
+    assert pyjwt.decode(no_exp, pub, algorithms=["RS256"])
+    assert refused(no_exp).check == "claims"
