@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 
 from tenancy.fleet import plan as P  # noqa: E402
-from tenancy.fleet.ops import Fleet  # noqa: E402
+from tenancy.fleet.core import Fleet  # noqa: E402
+from tenancy.fleet.provision import provision as provision_one  # noqa: E402
 
 MIGRATIONS = {
     "0001_projects.sql": (
@@ -53,21 +54,41 @@ def tenancy_cmd(dsn: str, *args: str) -> tuple[int, float, str]:
     return res.returncode, time.perf_counter() - t0, res.stdout + res.stderr
 
 
+def profile_provision(fleet: Fleet, tenant: str, migs: list[P.Migration]) -> list[tuple[float, int, str]]:
+    """One provisioning with every statement timed from the client: (seconds, calls, statement's first
+    words), most expensive first."""
+    spent: dict[str, list[float]] = {}
+    orig = psycopg.Connection.execute
+
+    def timed(self: psycopg.Connection, query: object, params: object = None, **kw: object) -> object:
+        text = query if isinstance(query, str) else query.as_string(self)  # type: ignore[attr-defined]
+        what = " ".join(str(text).split()[:4])
+        t0 = time.perf_counter()
+        try:
+            return orig(self, query, params, **kw)  # type: ignore[arg-type]
+        finally:
+            spent.setdefault(what, []).append(time.perf_counter() - t0)
+
+    psycopg.Connection.execute = timed  # type: ignore[method-assign]
+    try:
+        provision_one(fleet, fleet.resolve(tenant), "schema", migs)
+    finally:
+        psycopg.Connection.execute = orig  # type: ignore[method-assign]
+    return sorted(((sum(v), len(v), k) for k, v in spent.items()), reverse=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--placements", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--sample", type=int, default=20)
     ap.add_argument("--json", default=None, help="also write the results to this file")
+    ap.add_argument("--keep", action="store_true", help="leave the fleet's databases for a look afterwards")
     args = ap.parse_args()
     server = os.environ["TENANCY_TEST_DSN"]
     name = "tenancy_fleetbench"
+    drop_fleet(server, name)
     with psycopg.connect(server, autocommit=True) as c:
-        c.execute(f"drop database if exists {name} with (force)")
-        for (db,) in c.execute(
-            "select datname from pg_database where datname like %s", [name + "_t%"]
-        ).fetchall():
-            c.execute(f'drop database "{db}" with (force)')
         c.execute(f"create database {name}")
     dsn = f"{server} dbname={name}"
     n = args.placements
@@ -103,7 +124,7 @@ def main() -> int:
     def provision(tid: str) -> None:
         t = fleet.resolve(tid)
         t0 = time.perf_counter()
-        fleet.provision(t, "schema", migs)
+        provision_one(fleet, t, "schema", migs)
         lat.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
@@ -115,6 +136,14 @@ def main() -> int:
     for tid in ids[n:]:  # sequential, into a fleet of N
         provision(tid)
     seq_lat = sorted(lat)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        probe = str(
+            c.execute(
+                "insert into tenancy.tenants (parent_id, slug) values (%s, 'profiled') returning id",
+                [partner],
+            ).fetchone()[0]
+        )
+    profile = profile_provision(fleet, probe, migs)
     fleet.close()
     total = n + args.sample
 
@@ -162,15 +191,26 @@ def main() -> int:
     print(f"| `tenancy health --migrations DIR` | {t_health:.2f} s | ≤ 10 s | {ok(t_health <= 10)} |")
     print(f"| `tenancy health` (no migrations check) | {t_health_nomig:.2f} s | | |")
     print(f"\nexit codes: {results['exit_codes']}")
+    took = sum(d for d, _n, _w in profile)
+    print(f"\nwhere one more provisioning's {took:.3f} s go (client-side, per kind of statement):\n")
+    print("| statement | calls | seconds |\n| --- | --- | --- |")
+    for d, calls, what in profile[:8]:
+        print(f"| `{what}` | {calls} | {d:.3f} |")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 CPUs here)")
     if rc0 or rc1 or rc2:
         print(out0[-2000:], out1[-2000:], out2[-2000:])
+    if not args.keep:
+        drop_fleet(server, name)
+    return 0
+
+
+def drop_fleet(server: str, name: str) -> None:
     with psycopg.connect(server, autocommit=True) as c:
         c.execute(f"drop database if exists {name} with (force)")
         for (db,) in c.execute(
             "select datname from pg_database where datname like %s", [name + "_t%"]
         ).fetchall():
             c.execute(f'drop database "{db}" with (force)')
-    return 0
 
 
 if __name__ == "__main__":
