@@ -46,7 +46,7 @@ begin
                     pg_catalog.replace(d.using_expr, e.lit, '$rel'),
                     pg_catalog.replace(d.check_expr, e.lit, '$rel'))::text, ',' order by d.policy_name)
                 from tenancy._policy_defs(e.relid, e.tenant_column, e.write_scope, e.shared_rows) d
-            ) || case when pg_catalog.strpos(e.lit, '\') > 0 then e.relid::oid::text else '' end as shape
+            ) || case when pg_catalog.strpos(e.lit, pg_catalog.chr(92)) > 0 then e.relid::oid::text else '' end as shape
             from entry e
         )
         select (pg_catalog.array_agg(x.relid order by x.relid))[1] as rep,

@@ -38,7 +38,7 @@ with s as (
     select reg.nspname, 'column', reg.relname || '.' || a.attname, a.attacl, reg.relowner
     from reg
     join pg_catalog.pg_attribute a on a.attrelid = reg.oid
-    where a.attnum > 0 and not a.attisdropped and a.attacl is not null
+    where a.attnum > 0 and not a.attisdropped
     union all
     select reg.nspname, 'sequence', q.relname::text,
         coalesce(q.relacl, pg_catalog.acldefault('s', q.relowner)), q.relowner
