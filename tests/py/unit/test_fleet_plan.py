@@ -213,3 +213,19 @@ def test_privilege_findings_one_per_object_and_role() -> None:
             "privileges differ: role app lacks DELETE, INSERT, which the shared placement grants",
         ),
     ]
+
+
+def test_only_the_objects_a_placement_has_are_compared() -> None:
+    from tenancy.fleet.privileges import Acl, wanted
+
+    want = {
+        P.Privilege("table", "projects", "app", "SELECT"),
+        P.Privilege("column", "projects.name", "auditor", "SELECT"),
+        P.Privilege("table", "tasks", "app", "SELECT"),  # a table this placement lacks: health's own finding
+    }
+    have = Acl()
+    have.objects |= {("schema", ""), ("table", "projects"), ("column", "projects.name")}
+    assert wanted(want, have) == {
+        P.Privilege("table", "projects", "app", "SELECT"),
+        P.Privilege("column", "projects.name", "auditor", "SELECT"),
+    }
