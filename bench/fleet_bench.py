@@ -12,6 +12,7 @@ Markdown table (docs/placements.md records a run); --json FILE also writes the n
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -75,6 +76,85 @@ def profile_provision(fleet: Fleet, tenant: str, migs: list[P.Migration]) -> lis
     finally:
         psycopg.Connection.execute = orig  # type: ignore[method-assign]
     return sorted(((sum(v), len(v), k) for k, v in spent.items()), reverse=True)
+
+
+def profile_check(dsn: str) -> list[tuple[float, str]]:
+    """check() in a fresh connection, each of its RETURN QUERY sections timed: a copy of its body in
+    pg_temp with a NOTICE before each section (nothing is left behind). (seconds, section), most
+    expensive first."""
+    import re
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        src = c.execute("select pg_catalog.pg_get_functiondef('tenancy.check()'::regprocedure)").fetchone()[0]
+    labels: list[str] = []
+
+    def mark(m: re.Match[str]) -> str:
+        labels.append(" ".join(src[m.end() : m.end() + 400].split())[:90])
+        return f"raise notice 'tenancy-profile {len(labels) - 1} %', clock_timestamp(); return query"
+
+    body = re.sub(r"\breturn query\b", mark, src)
+    body, n = re.subn(r'FUNCTION tenancy\."?check"?\(\)', "FUNCTION pg_temp.check_profiled()", body, count=1)
+    assert n == 1, "check()'s header not found"
+    body = re.sub(
+        r"\bend\s*\$function\$",
+        "raise notice 'tenancy-profile end %', clock_timestamp(); end $function$",
+        body,
+    )
+    stamps: list[tuple[str, float]] = []
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.add_notice_handler(
+            lambda d: (
+                stamps.append((d.message_primary.split()[1], time.perf_counter()))
+                if d.message_primary and d.message_primary.startswith("tenancy-profile")
+                else None
+            )
+        )
+        c.execute(body)
+        t0 = time.perf_counter()
+        c.execute("select count(*) from pg_temp.check_profiled()").fetchone()
+        total = time.perf_counter() - t0
+    out = [(b[1] - a[1], labels[int(a[0])]) for a, b in itertools.pairwise(stamps)]
+    out.append((total - sum(d for d, _ in out), "(before the first section: the catalog arrays)"))
+    return sorted(out, reverse=True)
+
+
+def profile_health(dsn: str, mdir: Path) -> list[tuple[float, str]]:
+    """What `tenancy health --migrations DIR` spends in the control database, piece by piece."""
+    from tenancy.fleet.health import SHARED_TABLES
+    from tenancy.fleet.privileges import ACLS
+
+    migs = json.dumps([m.as_json() for m in P.discover(mdir)])
+    parts: list[tuple[float, str]] = []
+
+    def timed(label: str, fn: object) -> None:
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        parts.append((time.perf_counter() - t0, label))
+
+    timed(
+        "a fresh `tenancy` process that does nothing (`tenancy --help`)", lambda: tenancy_cmd(dsn, "--help")
+    )
+    with psycopg.connect(dsn, autocommit=True) as c:
+        tables = [r[0] for r in c.execute(SHARED_TABLES, ["public"])]
+        schemas = [
+            r[0] for r in c.execute("select schema_name from tenancy.placements where kind = 'schema'")
+        ]
+        timed(
+            "placement_health(migrations, tables, ...)",
+            lambda: c.execute(
+                "select count(*) from tenancy.placement_health(%s, %s)", [migs, tables]
+            ).fetchone(),
+        )
+        timed(
+            f"privileges of {len(schemas) + 1} schemas (one query)",
+            lambda: c.execute(ACLS, {"schemas": ["public", *schemas]}).fetchall(),
+        )
+    with psycopg.connect(dsn, autocommit=True) as c:
+        timed(
+            "check(), in a fresh connection",
+            lambda: c.execute("select count(*) from tenancy.check()").fetchone(),
+        )
+    return sorted(parts, reverse=True)
 
 
 def main() -> int:
@@ -196,6 +276,14 @@ def main() -> int:
     print("| statement | calls | seconds |\n| --- | --- | --- |")
     for d, calls, what in profile[:8]:
         print(f"| `{what}` | {calls} | {d:.3f} |")
+    print("\nwhere `tenancy health --migrations DIR` spends its time (the control database):\n")
+    print("| part | seconds |\n| --- | --- |")
+    for d, what in profile_health(dsn, mdir):
+        print(f"| {what} | {d:.3f} |")
+    print("\nthe sections of check() (2 fresh connections' worth of catalog reads included in the first):\n")
+    print("| section of check() | seconds |\n| --- | --- |")
+    for d, what in profile_check(dsn)[:8]:
+        print(f"| `{what}` | {d:.3f} |")
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 CPUs here)")
     if rc0 or rc1 or rc2:
         print(out0[-2000:], out1[-2000:], out2[-2000:])
