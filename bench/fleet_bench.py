@@ -12,6 +12,7 @@ Markdown table (docs/placements.md records a run); --json FILE also writes the n
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -28,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 
 from tenancy.fleet import plan as P  # noqa: E402
-from tenancy.fleet.ops import Fleet  # noqa: E402
+from tenancy.fleet.core import Fleet  # noqa: E402
+from tenancy.fleet.provision import provision as provision_one  # noqa: E402
 
 MIGRATIONS = {
     "0001_projects.sql": (
@@ -53,21 +55,120 @@ def tenancy_cmd(dsn: str, *args: str) -> tuple[int, float, str]:
     return res.returncode, time.perf_counter() - t0, res.stdout + res.stderr
 
 
+def profile_provision(fleet: Fleet, tenant: str, migs: list[P.Migration]) -> list[tuple[float, int, str]]:
+    """One provisioning with every statement timed from the client: (seconds, calls, statement's first
+    words), most expensive first."""
+    spent: dict[str, list[float]] = {}
+    orig = psycopg.Connection.execute
+
+    def timed(self: psycopg.Connection, query: object, params: object = None, **kw: object) -> object:
+        text = query if isinstance(query, str) else query.as_string(self)  # type: ignore[attr-defined]
+        what = " ".join(str(text).split()[:4])
+        t0 = time.perf_counter()
+        try:
+            return orig(self, query, params, **kw)  # type: ignore[arg-type]
+        finally:
+            spent.setdefault(what, []).append(time.perf_counter() - t0)
+
+    psycopg.Connection.execute = timed  # type: ignore[method-assign]
+    try:
+        provision_one(fleet, fleet.resolve(tenant), "schema", migs)
+    finally:
+        psycopg.Connection.execute = orig  # type: ignore[method-assign]
+    return sorted(((sum(v), len(v), k) for k, v in spent.items()), reverse=True)
+
+
+def profile_check(dsn: str) -> list[tuple[float, str]]:
+    """check() in a fresh connection, each of its RETURN QUERY sections timed: a copy of its body in
+    pg_temp with a NOTICE before each section (nothing is left behind). (seconds, section), most
+    expensive first."""
+    import re
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        src = c.execute("select pg_catalog.pg_get_functiondef('tenancy.check()'::regprocedure)").fetchone()[0]
+    labels: list[str] = []
+
+    def mark(m: re.Match[str]) -> str:
+        labels.append(" ".join(src[m.end() : m.end() + 400].split())[:90])
+        return f"raise notice 'tenancy-profile {len(labels) - 1} %', clock_timestamp(); return query"
+
+    body = re.sub(r"\breturn query\b", mark, src)
+    body, n = re.subn(r'FUNCTION tenancy\."?check"?\(\)', "FUNCTION pg_temp.check_profiled()", body, count=1)
+    assert n == 1, "check()'s header not found"
+    body = re.sub(
+        r"\bend\s*\$function\$",
+        "raise notice 'tenancy-profile end %', clock_timestamp(); end $function$",
+        body,
+    )
+    stamps: list[tuple[str, float]] = []
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.add_notice_handler(
+            lambda d: (
+                stamps.append((d.message_primary.split()[1], time.perf_counter()))
+                if d.message_primary and d.message_primary.startswith("tenancy-profile")
+                else None
+            )
+        )
+        c.execute(body)
+        t0 = time.perf_counter()
+        c.execute("select count(*) from pg_temp.check_profiled()").fetchone()
+        total = time.perf_counter() - t0
+    out = [(b[1] - a[1], labels[int(a[0])]) for a, b in itertools.pairwise(stamps)]
+    out.append((total - sum(d for d, _ in out), "(before the first section: the catalog arrays)"))
+    return sorted(out, reverse=True)
+
+
+def profile_health(dsn: str, mdir: Path) -> list[tuple[float, str]]:
+    """What `tenancy health --migrations DIR` spends in the control database, piece by piece."""
+    from tenancy.fleet.health import SHARED_TABLES
+    from tenancy.fleet.privileges import ACLS
+
+    migs = json.dumps([m.as_json() for m in P.discover(mdir)])
+    parts: list[tuple[float, str]] = []
+
+    def timed(label: str, fn: object) -> None:
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        parts.append((time.perf_counter() - t0, label))
+
+    timed(
+        "a fresh `tenancy` process that does nothing (`tenancy --help`)", lambda: tenancy_cmd(dsn, "--help")
+    )
+    with psycopg.connect(dsn, autocommit=True) as c:
+        tables = [r[0] for r in c.execute(SHARED_TABLES, ["public"])]
+        schemas = [
+            r[0] for r in c.execute("select schema_name from tenancy.placements where kind = 'schema'")
+        ]
+        timed(
+            "placement_health(migrations, tables, ...)",
+            lambda: c.execute(
+                "select count(*) from tenancy.placement_health(%s, %s)", [migs, tables]
+            ).fetchone(),
+        )
+        timed(
+            f"privileges of {len(schemas) + 1} schemas (one query)",
+            lambda: c.execute(ACLS, {"schemas": ["public", *schemas]}).fetchall(),
+        )
+    with psycopg.connect(dsn, autocommit=True) as c:
+        timed(
+            "check(), in a fresh connection",
+            lambda: c.execute("select count(*) from tenancy.check()").fetchone(),
+        )
+    return sorted(parts, reverse=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--placements", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--sample", type=int, default=20)
     ap.add_argument("--json", default=None, help="also write the results to this file")
+    ap.add_argument("--keep", action="store_true", help="leave the fleet's databases for a look afterwards")
     args = ap.parse_args()
     server = os.environ["TENANCY_TEST_DSN"]
     name = "tenancy_fleetbench"
+    drop_fleet(server, name)
     with psycopg.connect(server, autocommit=True) as c:
-        c.execute(f"drop database if exists {name} with (force)")
-        for (db,) in c.execute(
-            "select datname from pg_database where datname like %s", [name + "_t%"]
-        ).fetchall():
-            c.execute(f'drop database "{db}" with (force)')
         c.execute(f"create database {name}")
     dsn = f"{server} dbname={name}"
     n = args.placements
@@ -103,7 +204,7 @@ def main() -> int:
     def provision(tid: str) -> None:
         t = fleet.resolve(tid)
         t0 = time.perf_counter()
-        fleet.provision(t, "schema", migs)
+        provision_one(fleet, t, "schema", migs)
         lat.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
@@ -115,6 +216,14 @@ def main() -> int:
     for tid in ids[n:]:  # sequential, into a fleet of N
         provision(tid)
     seq_lat = sorted(lat)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        probe = str(
+            c.execute(
+                "insert into tenancy.tenants (parent_id, slug) values (%s, 'profiled') returning id",
+                [partner],
+            ).fetchone()[0]
+        )
+    profile = profile_provision(fleet, probe, migs)
     fleet.close()
     total = n + args.sample
 
@@ -162,15 +271,34 @@ def main() -> int:
     print(f"| `tenancy health --migrations DIR` | {t_health:.2f} s | ≤ 10 s | {ok(t_health <= 10)} |")
     print(f"| `tenancy health` (no migrations check) | {t_health_nomig:.2f} s | | |")
     print(f"\nexit codes: {results['exit_codes']}")
+    took = sum(d for d, _n, _w in profile)
+    print(f"\nwhere one more provisioning's {took:.3f} s go (client-side, per kind of statement):\n")
+    print("| statement | calls | seconds |\n| --- | --- | --- |")
+    for d, calls, what in profile[:8]:
+        print(f"| `{what}` | {calls} | {d:.3f} |")
+    print("\nwhere `tenancy health --migrations DIR` spends its time (the control database):\n")
+    print("| part | seconds |\n| --- | --- |")
+    for d, what in profile_health(dsn, mdir):
+        print(f"| {what} | {d:.3f} |")
+    print("\nthe sections of check() (2 fresh connections' worth of catalog reads included in the first):\n")
+    print("| section of check() | seconds |\n| --- | --- |")
+    for d, what in profile_check(dsn)[:8]:
+        print(f"| `{what}` | {d:.3f} |")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 CPUs here)")
     if rc0 or rc1 or rc2:
         print(out0[-2000:], out1[-2000:], out2[-2000:])
+    if not args.keep:
+        drop_fleet(server, name)
+    return 0
+
+
+def drop_fleet(server: str, name: str) -> None:
     with psycopg.connect(server, autocommit=True) as c:
         c.execute(f"drop database if exists {name} with (force)")
         for (db,) in c.execute(
             "select datname from pg_database where datname like %s", [name + "_t%"]
         ).fetchall():
             c.execute(f'drop database "{db}" with (force)')
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,13 +11,16 @@ closed with ``TN009``, and the router then refreshes the placement and retries o
 
 ``set_tenant`` is the transaction's first statement, so a retry repeats nothing of the caller's work.
 Credentials come from the control DSN, whose database name is replaced by the placement's database
-(the registry stores none).
+(the registry stores none). A placement on another server is ``service=NAME`` in the registry: the
+router connects with the libpq service NAME (host, port and database from the service file) as the
+control DSN's user, with its password when it has one (else a password file or the environment);
+``service_conninfo`` replaces that rule.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
@@ -40,12 +43,25 @@ class Placement:
     generation: int
 
 
+SERVICE = "service="
+# what a service connection takes from the control DSN: who the application is, not where
+CARRIED = ("user", "password", "application_name", "connect_timeout")
+
+
 class Router:
-    def __init__(self, control_dsn: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        control_dsn: str,
+        *,
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        service_conninfo: Callable[[str], str] | None = None,
+    ) -> None:
         self.control_dsn = control_dsn
         self.control_db = conninfo_to_dict(control_dsn).get("dbname")
         self.pool_size = pool_size
         self.timeout = timeout
+        self.service_conninfo = service_conninfo or self._service_conninfo
         self._pools: dict[str, ConnectionPool] = {}
         self._placements: dict[str, Placement] = {}
         self._lock = threading.Lock()
@@ -56,12 +72,24 @@ class Router:
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                dsn = make_conninfo(self.control_dsn, dbname=database) if database else self.control_dsn
+                dsn = self.conninfo(database)
                 pool = ConnectionPool(
                     dsn, min_size=0, max_size=self.pool_size, timeout=self.timeout, open=True
                 )
                 self._pools[key] = pool
             return pool
+
+    def conninfo(self, database: str | None) -> str:
+        """libpq parameters of a placement's database (None: the control database)."""
+        if not database:
+            return self.control_dsn
+        if database.startswith(SERVICE):
+            return self.service_conninfo(database[len(SERVICE) :])
+        return make_conninfo(self.control_dsn, dbname=database)
+
+    def _service_conninfo(self, service: str) -> str:
+        own = conninfo_to_dict(self.control_dsn)
+        return make_conninfo(f"service={service}", **{k: own[k] for k in CARRIED if own.get(k)})
 
     def placement(self, tenant: str, *, refresh: bool = False) -> Placement:
         with self._lock:

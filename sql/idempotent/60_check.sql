@@ -5,12 +5,21 @@
 
 -- Generated policies whose expressions differ from what tenancy generates now. PostgreSQL keeps a
 -- policy as a parsed tree, so the expected text is compared in the form PostgreSQL deparses it to:
--- the expected policies are created on a temporary copy of each registered table (same column names
+-- the expected policies are created on a temporary copy of a registered table (same column names
 -- and types) in a subtransaction that is rolled back, and pg_get_expr of the copy's policies is
 -- compared with pg_get_expr of the table's (and its partitions'). Deparsing is deterministic for a
 -- given catalog and search_path, so an edit of any kind (ALTER POLICY past the guard, a policy
 -- re-created by hand or by an old restore) shows, and no text normalisation of our own can drift from
 -- PostgreSQL's. Where no temporary table can be made (a hot standby, no TEMP privilege) one row says so.
+--
+-- One temporary copy per KIND of table, not per table (a fleet of schema placements registers the
+-- same tables a thousand times): tables whose generated definitions (tenancy._policy_defs) are equal
+-- but for the table's own name, which they hold as a regclass literal, are one kind. The copy is made
+-- of the kind's first table; a member's expected text is the copy's with that literal replaced by the
+-- member's, both as PostgreSQL writes a regclass constant under this function's search_path
+-- ('schema.name'::regclass). A table whose name holds a backslash is a kind of its own (no literal
+-- is replaced). The literal is replaced in the expected text only, so a policy edited to name another
+-- table still differs.
 --@grant app
 create or replace function tenancy._policy_drift()
 returns table (rel regclass, policy_name text, problem text)
@@ -19,20 +28,40 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $fn$
 declare
-    v_entry record;
+    v_kind record;
     v_def record;
     v_n integer := 0;
     v_tmp text;
     v_cols text;
     v_sql text;
-    v_rels regclass[] := '{}';
-    v_pols text[] := '{}';
-    v_probs text[] := '{}';
+    v_names text[];
+    v_quals text[];
+    v_checks text[];
 begin
-    -- one subtransaction per table, rolled back at once, so the temporary copies never pile up
-    for v_entry in
-        select s.relid, s.tenant_column, s.write_scope, s.shared_rows from tenancy.scoped_tables s
+    for v_kind in
+        with entry as (
+            select s.relid, s.tenant_column, s.write_scope, s.shared_rows,
+                pg_catalog.quote_literal(s.relid::text) || '::regclass' as lit
+            from tenancy.scoped_tables s
+        ), shaped as (
+            select e.*, (
+                select pg_catalog.string_agg(row(d.policy_name, d.command, d.to_role,
+                    pg_catalog.replace(d.using_expr, e.lit, '$rel'),
+                    pg_catalog.replace(d.check_expr, e.lit, '$rel'))::text, ',' order by d.policy_name)
+                from tenancy._policy_defs(e.relid, e.tenant_column, e.write_scope, e.shared_rows) d
+            ) || case when pg_catalog.strpos(e.lit, pg_catalog.chr(92)) > 0 then e.relid::oid::text else '' end as shape
+            from entry e
+        )
+        select (pg_catalog.array_agg(x.relid order by x.relid))[1] as rep,
+            (pg_catalog.array_agg(x.lit order by x.relid))[1] as rep_lit,
+            (pg_catalog.array_agg(x.tenant_column order by x.relid))[1] as tenant_column,
+            (pg_catalog.array_agg(x.write_scope order by x.relid))[1] as write_scope,
+            (pg_catalog.array_agg(x.shared_rows order by x.relid))[1] as shared_rows,
+            pg_catalog.array_agg(x.relid) as members, pg_catalog.array_agg(x.lit) as lits
+        from shaped x
+        group by x.shape
     loop
+        -- the kind's expected expressions, from a temporary copy rolled back at once
         begin
             perform pg_catalog.set_config('tenancy.auto_register', 'off', true);
             -- tenancy's own DDL on its own temporary copies: the guards need not look at every
@@ -47,11 +76,11 @@ begin
                 order by a.attnum
             ) into v_cols
             from pg_catalog.pg_attribute a
-            where a.attrelid = v_entry.relid and a.attnum > 0 and not a.attisdropped;
+            where a.attrelid = v_kind.rep and a.attnum > 0 and not a.attisdropped;
             execute pg_catalog.format('create temporary table %I (%s)', v_tmp, v_cols);
             for v_def in
                 select * from tenancy._policy_defs(
-                    v_entry.relid, v_entry.tenant_column, v_entry.write_scope, v_entry.shared_rows
+                    v_kind.rep, v_kind.tenant_column, v_kind.write_scope, v_kind.shared_rows
                 )
             loop
                 v_sql := pg_catalog.format('create policy %I on pg_temp.%I as permissive for %s to %s',
@@ -64,30 +93,12 @@ begin
                 end if;
                 execute v_sql;
             end loop;
-            select
-                v_rels || coalesce(pg_catalog.array_agg(x.rel), '{}'),
-                v_pols || coalesce(pg_catalog.array_agg(x.polname::text), '{}'),
-                v_probs || coalesce(pg_catalog.array_agg(x.what), '{}')
-            into v_rels, v_pols, v_probs
-            from (
-                select t.rel, p.polname,
-                    pg_catalog.concat_ws(' and ',
-                        case when pg_catalog.pg_get_expr(p.polqual, p.polrelid)
-                            is distinct from pg_catalog.pg_get_expr(e.polqual, e.polrelid) then 'USING' end,
-                        case when pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-                            is distinct from pg_catalog.pg_get_expr(e.polwithcheck, e.polrelid) then 'WITH CHECK' end
-                    ) as what
-                from tenancy._tree(v_entry.relid) t (rel)
-                join pg_catalog.pg_policy p on p.polrelid = t.rel
-                join pg_catalog.pg_policy e
-                    on e.polrelid = pg_catalog.to_regclass('pg_temp.' || pg_catalog.quote_ident(v_tmp))
-                    and e.polname = p.polname
-                where pg_catalog.pg_get_expr(p.polqual, p.polrelid)
-                        is distinct from pg_catalog.pg_get_expr(e.polqual, e.polrelid)
-                   or pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-                        is distinct from pg_catalog.pg_get_expr(e.polwithcheck, e.polrelid)
-            ) x;
-            -- roll this table's temporary copy and policies back
+            select pg_catalog.array_agg(e.polname::text), pg_catalog.array_agg(pg_catalog.pg_get_expr(e.polqual, e.polrelid)),
+                pg_catalog.array_agg(pg_catalog.pg_get_expr(e.polwithcheck, e.polrelid))
+            into v_names, v_quals, v_checks
+            from pg_catalog.pg_policy e
+            where e.polrelid = pg_catalog.to_regclass('pg_temp.' || pg_catalog.quote_ident(v_tmp));
+            -- roll the temporary copy and its policies back
             raise exception using errcode = 'TN999', message = 'tenancy: roll back the expected policies';
         exception
             when sqlstate 'TN999' then
@@ -97,8 +108,33 @@ begin
                     'the generated policies'' expressions could not be compared: ' || sqlerrm;
                 return;
         end;
+        -- every member of the kind and its partitions, against the expected text with its own name
+        return query
+        select x.rel, x.polname::text,
+            pg_catalog.concat_ws(' and ',
+                case when x.qual is distinct from x.want_qual then 'USING' end,
+                case when x.chk is distinct from x.want_chk then 'WITH CHECK' end)
+        from (
+            select t.rel, p.polname,
+                pg_catalog.pg_get_expr(p.polqual, p.polrelid) as qual,
+                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) as chk,
+                pg_catalog.replace(e.qual, v_kind.rep_lit, m.lit) as want_qual,
+                pg_catalog.replace(e.chk, v_kind.rep_lit, m.lit) as want_chk
+            from rows from (pg_catalog.unnest(v_kind.members), pg_catalog.unnest(v_kind.lits)) m (relid, lit)
+            cross join lateral (
+                select m.relid::regclass as rel
+                union all
+                select pt.relid::regclass
+                from pg_catalog.pg_class c
+                cross join lateral pg_catalog.pg_partition_tree(c.oid) pt
+                where c.oid = m.relid and c.relkind = 'p' and pt.relid <> c.oid
+            ) t
+            join pg_catalog.pg_policy p on p.polrelid = t.rel
+            join rows from (pg_catalog.unnest(v_names), pg_catalog.unnest(v_quals), pg_catalog.unnest(v_checks))
+                e (polname, qual, chk) on e.polname = p.polname
+        ) x
+        where x.qual is distinct from x.want_qual or x.chk is distinct from x.want_chk;
     end loop;
-    return query select u.r, u.p, u.w from rows from (pg_catalog.unnest(v_rels), pg_catalog.unnest(v_pols), pg_catalog.unnest(v_probs)) u (r, p, w);
 end
 $fn$;
 

@@ -1,11 +1,12 @@
--- Placements (SPEC 7): where a tenant's rows live (the shared placement, a schema of its own, or a
+-- Placements: where a tenant's rows live (the shared placement, a schema of its own, or a
 -- database of its own), the routing inside set_tenant, and the health findings the fleet command
 -- (python/tenancy/fleet) asks every database for. Row-level security stays the boundary in every
 -- placement: each one's tables are registered like the shared ones.
 
 comment on table tenancy.placements is
-'Where tenants live (SPEC 7): kind shared | schema | database, status, schema_version, generation. A tenant '
-'without a row is shared; a customer without a row lives where its partner lives. No credentials are stored.';
+'Where tenants live: kind shared | schema | database, status, schema_version, generation. A tenant without a row '
+'is shared; a customer without a row lives where its partner lives. database is a database of the control server '
+'or service=NAME (a libpq service, on any server); no credentials are stored.';
 
 comment on table tenancy.placement_migrations is
 'Migration history of every placement housed in this database (schema, version, name, checksum), written in the '
@@ -28,6 +29,11 @@ $fn$;
 create or replace trigger placements_version
 after insert or update or delete or truncate on tenancy.placements
 for each statement execute function tenancy._placements_bump();
+
+-- also where rows arrive by logical replication (an apply worker runs with session_replication_role
+-- = replica, which skips ordinary triggers, and sequences are not replicated): a subscriber routes as
+-- its publisher does. A physical standby replays the sequence itself.
+alter table tenancy.placements enable always trigger placements_version;
 
 create or replace function tenancy._placements_touch()
 returns trigger
@@ -94,7 +100,10 @@ end
 $fn$;
 
 -- Routing (called by set_tenant, before the context is issued). TN009 where the tenant does not
--- live in this database or its placement is not usable; a local context of a schema placement puts
+-- live in this database (a database placement's own copy of the registry names it with
+-- current_database(); the control database's copy with the name of a database of its server, or
+-- 'service=NAME' for the database a libpq service names on any server), or its placement is not
+-- usable (a retired row: a database the tenant was moved out of); a local context of a schema placement puts
 -- its schema first on the transaction's search_path (the previous one routed there is taken off
 -- again); a placement being moved (read_only / moving) makes a local context's transaction
 -- read-only, so reads go on and every write is refused, and refuses a session context (a session
@@ -118,7 +127,10 @@ begin
         return true;
     end if;
     v_name := case v_p.kind
-        when 'database' then pg_catalog.format('database %I', v_p.database)
+        when 'database' then case
+            when pg_catalog.starts_with(v_p.database, 'service=')
+                then pg_catalog.format('the database of libpq service %s', pg_catalog.substr(v_p.database, 9))
+            else pg_catalog.format('database %I', v_p.database) end
         when 'schema' then pg_catalog.format('schema %I of the control database', v_p.schema_name)
         else 'the shared placement of the control database'
     end || pg_catalog.format(', generation %s', v_p.generation);
@@ -129,7 +141,13 @@ begin
             using errcode = 'TN009',
             hint = 'Ask tenancy.placement_of(tenant) in the control database and connect there.';
     end if;
-    if v_p.status in ('provisioning', 'failed', 'retired') then
+    if v_p.status = 'retired' then
+        -- a database that housed the tenant keeps its row, naming where the tenant went
+        raise exception 'tenant % is placed elsewhere: its placement here is retired, its data is in %', p_tenant, v_name
+            using errcode = 'TN009',
+            hint = 'Ask tenancy.placement_of(tenant) in the control database and connect there.';
+    end if;
+    if v_p.status in ('provisioning', 'failed') then
         raise exception 'tenant % cannot be used here: its placement (%) is %', p_tenant, v_name, v_p.status
             using errcode = 'TN009',
             hint = 'The fleet command finishes it: tenancy provision / tenancy move (see tenancy health).';
@@ -202,7 +220,8 @@ $fn$;
 
 comment on function tenancy.placement_of(uuid) is
 'Where a tenant''s rows live, for routers: kind (shared | schema | database), schema_name (schema placements), '
-'database (database placements; null means the control database) and generation (bumped by every move). A '
+'database (database placements: a database of the control server, or service=NAME, the database the libpq service '
+'NAME names on any server; null means the control database) and generation (bumped by every move). A '
 'customer without a placement of its own lives where its partner lives; a tenant without a row is shared. '
 'Unknown tenant: TN001. Tells no more than set_tenant does (which tenant ids exist), and no rows of any tenant.';
 

@@ -48,6 +48,8 @@ class Control:
     tree: Tree
     migrations: Path
     server: str
+    role: str = ""  # the application login's role name and password
+    password: str = ""
 
     def cli(self, *args: str) -> int:
         return run(["--dsn", self.dsn, "--quiet", *args])
@@ -57,7 +59,7 @@ class Control:
         return f"{base} dbname={database}"
 
 
-def make_control(server_dsn: str, tmp: Path) -> Iterator[Control]:
+def make_control(server_dsn: str, tmp: Path, migrations: dict[str, str] | None = None) -> Iterator[Control]:
     name = f"tenancy_pl_{secrets.token_hex(4)}"
     role = f"tenancy_plapp_{secrets.token_hex(3)}"
     password = secrets.token_hex(8)
@@ -72,9 +74,9 @@ def make_control(server_dsn: str, tmp: Path) -> Iterator[Control]:
         conn.execute("select tenancy.grant_app(%s)", [role])
     mdir = tmp / "migrations"
     mdir.mkdir()
-    for file, text in MIGRATIONS.items():
+    for file, text in (migrations or MIGRATIONS).items():
         (mdir / file).write_text(text.lstrip())
-    ctl = Control(dsn, name, f"{dsn} user={role} password={password}", tree, mdir, server_dsn)
+    ctl = Control(dsn, name, f"{dsn} user={role} password={password}", tree, mdir, server_dsn, role, password)
     assert ctl.cli("migrate", "--migrations", str(mdir)) == 0
     yield ctl
     with connect(server_dsn) as conn:
@@ -276,8 +278,8 @@ def test_a_failing_migration_leaves_no_history_and_no_table(ctl: Control, tmp_pa
             == 0
         )
         ev = conn.execute(
-            "select detail->>'failed' from tenancy.fleet_events where action = 'migrate_failed'"
-            " and tenant_id = %s order by id desc limit 1",
+            "select detail->>'failed', detail->>'error' from tenancy.fleet_events"
+            " where action = 'migrate_failed' and tenant_id = %s order by id desc limit 1",
             [ctl.tree.pixelworks],
         ).fetchone()
-        assert ev == ("0003_broken",)
+        assert ev == ("0003_broken", f"0003_broken.sql: division by zero (in schema {schema})")

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIGRATION_FILE = re.compile(r"^(?P<version>[0-9]{4,})_(?P<name>[A-Za-z0-9_]+)\.sql$")
+# a section name of the libpq service file ([NAME]); the registry stores 'service=NAME', never more
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
+SERVICE_PREFIX = "service="
 NO_TRANSACTION = re.compile(r"^--\s*tenancy:\s*no-transaction\s*$", re.IGNORECASE)
 SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
-# exit codes of the command (SPEC 7)
+# exit codes of the command
 OK, PROBLEM, USAGE = 0, 1, 2
 
 
@@ -199,4 +202,132 @@ def fk_order(tables: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[st
             del deps[t]
         for d in deps.values():
             d.difference_update(ready)
+    return out
+
+
+# -- where a database placement is ---------------------------------------------------------------
+
+
+def service_value(name: str) -> str:
+    """The registry's value for a database placement reached through the libpq service NAME (on any
+    server; host, port, database and credentials come from the service file, a password file or the
+    environment, and none of them is stored)."""
+    if not SERVICE_NAME.fullmatch(name or ""):
+        raise UsageError(
+            f"service name {name!r}: a section name of the libpq service file"
+            " (letters, digits, '_', '.', '-')"
+        )
+    return SERVICE_PREFIX + name
+
+
+def service_of(database: str | None) -> str | None:
+    """NAME for a registry value 'service=NAME', None for a database of the control server."""
+    if database and database.startswith(SERVICE_PREFIX):
+        return database[len(SERVICE_PREFIX) :]
+    return None
+
+
+def describe_database(database: str) -> str:
+    """How messages name a placement database."""
+    service = service_of(database)
+    return f"the database of service {service}" if service else f"database {database}"
+
+
+# -- migration failures --------------------------------------------------------------------------
+
+
+def migration_error(m: Migration, message: str, position: int | None = None) -> str:
+    """A failed migration's error naming its file (and the line, when the server gave a position in
+    the file's text)."""
+    where = m.path.name
+    if position and 0 < position <= len(m.sql) + 1:
+        where += f" line {m.sql[: position - 1].count(chr(10)) + 1}"
+    return f"{where}: {message.strip()}"
+
+
+# -- privileges ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Privilege:
+    """One ACL entry of a placement's schema, registered table, column of one, or sequence of one.
+    name: '' for the schema, 'projects', 'projects_id_seq', 'projects.name'; grantee: a role name or
+    PUBLIC. The object's owner is never listed (ownership is not copied)."""
+
+    kind: str  # schema | table | sequence | column
+    name: str
+    grantee: str
+    privilege: str
+    grantable: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.name, self.grantee, self.privilege)
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """A GRANT (of the privilege, WITH GRANT OPTION when grantable) or a REVOKE (of the privilege, or
+    of its grant option only when option_only)."""
+
+    grant: bool
+    privilege: Privilege
+    option_only: bool = False
+
+
+def privilege_changes(want: Iterable[Privilege], have: Iterable[Privilege]) -> list[Change]:
+    """What makes the ACLs `have` equal to `want`, revokes first."""
+    w = {p.key: p for p in want}
+    h = {p.key: p for p in have}
+    out = [Change(False, p) for k, p in h.items() if k not in w]
+    out += [Change(False, p, True) for k, p in h.items() if k in w and p.grantable and not w[k].grantable]
+    out += [Change(True, p) for k, p in w.items() if k not in h or (p.grantable and not h[k].grantable)]
+    return sorted(out)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def privilege_sql(schema: str, c: Change) -> str:
+    """The GRANT / REVOKE of one change in placement schema `schema` (identifiers always quoted)."""
+    p = c.privilege
+    who = "public" if p.grantee == "PUBLIC" else quote_ident(p.grantee)
+    what = p.privilege
+    if p.kind == "schema":
+        on = f"schema {quote_ident(schema)}"
+    elif p.kind == "column":
+        table, _, column = p.name.partition(".")
+        on = f"table {quote_ident(schema)}.{quote_ident(table)}"
+        what = f"{p.privilege} ({quote_ident(column)})"
+    else:
+        on = f"{p.kind} {quote_ident(schema)}.{quote_ident(p.name)}"
+    if c.grant:
+        return f"grant {what} on {on} to {who}" + (" with grant option" if p.grantable else "")
+    return f"revoke {'grant option for ' if c.option_only else ''}{what} on {on} from {who}"
+
+
+def privilege_findings(
+    want: Iterable[Privilege], have: Iterable[Privilege], schema: str
+) -> list[tuple[str, str]]:
+    """Health's view of the differences, one (object, problem) per object and role."""
+    by: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
+    for c in privilege_changes(want, have):
+        p = c.privilege
+        missing, extra = by.setdefault((p.kind, p.name, p.grantee), ([], []))
+        if c.grant:
+            missing.append(p.privilege + (" WITH GRANT OPTION" if p.grantable else ""))
+        else:
+            extra.append(("the grant option of " if c.option_only else "") + p.privilege)
+    out: list[tuple[str, str]] = []
+    for (kind, name, grantee), (missing, extra) in sorted(by.items()):
+        obj = schema if kind == "schema" else f"{schema}.{name}"
+        label = obj if kind == "table" else f"{kind} {obj}"
+        role = "PUBLIC" if grantee == "PUBLIC" else f"role {grantee}"
+        parts = []
+        if missing:
+            parts.append(f"{role} lacks {', '.join(missing)}, which the shared placement grants")
+        if extra:
+            parts.append(f"{role} has {', '.join(extra)}, which the shared placement does not grant")
+        out.append((label, "privileges differ: " + "; ".join(parts)))
     return out

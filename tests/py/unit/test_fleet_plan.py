@@ -131,3 +131,101 @@ def test_cli_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     assert run(["nonsense"]) == 2
     assert run(["move", "acme", "--to", "mars", "--dsn", "x"]) == 2
     assert run(["provision", "acme", "--dsn", "x"]) == 2  # --kind is required
+
+
+def test_help_describes_every_command_without_contract_jargon(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert "SPEC" not in top and "examples:" in top
+    from tenancy.fleet.cli import COMMANDS
+
+    for name, (line, _text, examples) in COMMANDS.items():
+        assert f"{name}  " in top or f"{name}\n" in top
+        assert line in " ".join(top.split())  # the one-line description, in the command list
+        assert run([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "SPEC" not in out
+        assert "examples:" in out and all(e in out for e in examples)
+        assert line[1:] in out
+
+
+def test_service_values() -> None:
+    assert P.service_value("tenants-eu") == "service=tenants-eu"
+    assert P.service_of("service=tenants-eu") == "tenants-eu"
+    assert P.service_of("app_t0123") is None and P.service_of(None) is None
+    assert P.describe_database("service=eu1") == "the database of service eu1"
+    assert P.describe_database("app_t0123") == "database app_t0123"
+    for bad in ("", "eu 1", "host=x password=y", "a" * 64, "-x", "eu1\n"):
+        with pytest.raises(P.UsageError, match="service"):
+            P.service_value(bad)
+
+
+def test_a_failed_migration_names_its_file_and_line() -> None:
+    m = P.parse_migration(Path("migrations/0003_broken.sql"), b"create table half (id int);\nselect 1 / 0;\n")
+    assert P.migration_error(m, "division by zero") == "0003_broken.sql: division by zero"
+    # a position in the file's text (a parse error) becomes its line
+    assert P.migration_error(m, 'syntax error at or near "1"', 36) == (
+        '0003_broken.sql line 2: syntax error at or near "1"'
+    )
+    assert P.migration_error(m, "x", 10_000) == "0003_broken.sql: x"
+
+
+def test_privilege_changes_and_statements() -> None:
+    sel = P.Privilege("table", "projects", "app", "SELECT")
+    dele = P.Privilege("table", "projects", "app", "DELETE")
+    col = P.Privilege("column", "projects.name", "auditor", "SELECT", True)
+    seq = P.Privilege("sequence", "notes_id_seq", "app", "USAGE")
+    use = P.Privilege("schema", "", "PUBLIC", "USAGE")
+    want = {sel, dele, col, seq}
+    have = {sel, P.Privilege("column", "projects.name", "auditor", "SELECT"), use}
+    changes = P.privilege_changes(want, have)
+    stmts = [P.privilege_sql('tenant_"x', c) for c in changes]
+    assert stmts == [
+        'revoke USAGE on schema "tenant_""x" from public',
+        'grant SELECT ("name") on table "tenant_""x"."projects" to "auditor" with grant option',
+        'grant USAGE on sequence "tenant_""x"."notes_id_seq" to "app"',
+        'grant DELETE on table "tenant_""x"."projects" to "app"',
+    ]
+    # the grant option only, the other way round
+    back = P.privilege_changes(have, want)
+    assert P.Change(False, col, True) in back
+    assert P.privilege_sql("s", P.Change(False, col, True)) == (
+        'revoke grant option for SELECT ("name") on table "s"."projects" from "auditor"'
+    )
+    assert P.privilege_changes(want, want) == []
+
+
+def test_privilege_findings_one_per_object_and_role() -> None:
+    want = {P.Privilege("table", "projects", "app", p) for p in ("SELECT", "INSERT", "DELETE")}
+    have = {
+        P.Privilege("table", "projects", "app", "SELECT"),
+        P.Privilege("table", "notes", "app", "REFERENCES"),
+    }
+    have.add(P.Privilege("schema", "", "PUBLIC", "USAGE"))
+    assert P.privilege_findings(want, have, "tenant_x") == [
+        ("schema tenant_x", "privileges differ: PUBLIC has USAGE, which the shared placement does not grant"),
+        (
+            "tenant_x.notes",
+            "privileges differ: role app has REFERENCES, which the shared placement does not grant",
+        ),
+        (
+            "tenant_x.projects",
+            "privileges differ: role app lacks DELETE, INSERT, which the shared placement grants",
+        ),
+    ]
+
+
+def test_only_the_objects_a_placement_has_are_compared() -> None:
+    from tenancy.fleet.privileges import Acl, wanted
+
+    want = {
+        P.Privilege("table", "projects", "app", "SELECT"),
+        P.Privilege("column", "projects.name", "auditor", "SELECT"),
+        P.Privilege("table", "tasks", "app", "SELECT"),  # a table this placement lacks: health's own finding
+    }
+    have = Acl()
+    have.objects |= {("schema", ""), ("table", "projects"), ("column", "projects.name")}
+    assert wanted(want, have) == {
+        P.Privilege("table", "projects", "app", "SELECT"),
+        P.Privilege("column", "projects.name", "auditor", "SELECT"),
+    }
