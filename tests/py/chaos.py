@@ -765,7 +765,7 @@ class Chaos:
             (1.5, self.op_timeout, "timeout"),
             (1.5, self.op_cancel, "signals"),
             (0.6, self.op_terminate, "signals"),
-            (1, self.op_reconnect, "reconnect"),
+            (2, self.op_reconnect, "reconnect"),
             (0.7, self.op_discard, ""),
             (1.5, self.op_resolve, "twophase"),
             (5, self.op_scenario, ""),
@@ -1102,6 +1102,7 @@ class Chaos:
                 f"{what} returned rows of {self.world.names(extra)} under "
                 f"{' / '.join(self.ctx_name(x) for x in ctxs)} (may see {self.world.names(bound)})"
             )
+            return
         if fresh and query.full and len(ctxs) == 1:
             ctx = ctxs[0]
             full = set(bound)
