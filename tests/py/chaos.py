@@ -813,8 +813,9 @@ class Chaos:
             self.stats["txn.commit"] += 1
             self.commit_model(c)
         else:
-            if not out.ok and not (out.sqlstate in ("TN007", *self.generic_allowed(c)) and had_hold):
-                # materializing a held cursor runs its query under the context in force at commit
+            # materializing a held cursor runs its query under the context in force at commit
+            allowed = (*self.generic_allowed(c), *(["TN007"] if had_hold else []))
+            if not out.ok and out.sqlstate not in allowed:
                 self.note_unexpected(c, "commit", out, "commit failed")
             self.stats["txn.commit_rolled_back"] += 1
             self.rollback_model(c)
@@ -842,7 +843,8 @@ class Chaos:
                 self.note_unexpected(c, "savepoint", out, "expected 25P02")
             return
         if not out.ok:
-            self.note_unexpected(c, "savepoint", out, "savepoint failed")
+            if out.sqlstate not in self.generic_allowed(c):
+                self.note_unexpected(c, "savepoint", out, "savepoint failed")
             c.txn.aborted = True
             return
         self.sp_serial += 1
@@ -859,7 +861,8 @@ class Chaos:
         if out is None:
             return
         if not out.ok:
-            self.note_unexpected(c, "rollback to savepoint", out, "failed")
+            if out.sqlstate not in self.generic_allowed(c):
+                self.note_unexpected(c, "rollback to savepoint", out, "failed")
             c.txn.aborted = True
             return
         self.stats["txn.rollback_to"] += 1
@@ -1562,6 +1565,10 @@ class Chaos:
                 if out is None or out.ok:
                     break
             c.timeout_on = False
+        elif c.txn is not None and not c.txn.aborted:
+            out = self.run(c, "set local statement_timeout = 0")
+            if out is not None and out.ok:
+                c.timeout_on = c.timeout_local = False
         # inside a block SET LOCAL ends with the transaction: timeout_on stays (57014 allowed)
 
     def signal(self, c: Conn, fn: str) -> bool:
@@ -1807,7 +1814,7 @@ class Chaos:
 def wait_for_server(dsn: str, seconds: float = 60) -> None:
     """After a crash the postmaster reinitializes: wait until it accepts connections again."""
     deadline = time.monotonic() + seconds
-    time.sleep(0.2)  # the postmaster may not have noticed the crash yet
+    time.sleep(0.5)  # the postmaster may not have noticed the crash yet
     while True:
         try:
             with psycopg.connect(dsn, autocommit=True) as conn:
