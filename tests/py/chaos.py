@@ -8,8 +8,9 @@ the application role), ``reset_tenant``, transactions, savepoints and ``ROLLBACK
 PL/pgSQL exception blocks, prepared statements (SQL and protocol level) under every
 ``plan_cache_mode``, cursors (also ``WITH HOLD``) opened under one context and read under another,
 two-phase commit, ``statement_timeout``, ``pg_cancel_backend`` and ``pg_terminate_backend`` from
-another connection, the parallel-query settings, fresh backends whose first call runs under them, and
-hand-written ``SET tenancy.ctx`` forgeries and copies of other sessions' values.
+another connection, the parallel-query settings, fresh backends whose first call runs under them,
+``search_path`` changes, and hand-written ``SET tenancy.ctx`` forgeries and copies of other sessions'
+values.
 
 A model follows what SPEC §2 says is in force: a session slot, a local slot bound to its
 transaction, savepoints restoring what was live when they were taken, a rolled-back transaction
@@ -54,7 +55,18 @@ import psycopg
 from psycopg import pq
 
 CRASH_PATTERNS = ("terminated by signal", "server process", "PANIC", "all server processes terminated")
-CATEGORIES = ("parallel", "signals", "timeout", "twophase", "cursors", "do", "forge", "prepared", "reconnect")
+CATEGORIES = (
+    "parallel",
+    "signals",
+    "timeout",
+    "twophase",
+    "cursors",
+    "do",
+    "forge",
+    "prepared",
+    "reconnect",
+    "search_path",
+)
 TRACE_LEN = 80
 NS = uuid.UUID("5b0c1f0e-7d1c-4d8e-9a43-6e1d3c2b1a00")
 
@@ -423,6 +435,8 @@ class Chaos:
         self.names = 0
         self.pending_gids: list[tuple[str, str]] = []  # (gid, role)
         self.all_tokens: dict[str, str] = {}  # token -> the connection+pid that made it
+        # search_path values seen after set_tenant (a core may carry a plan's shape there)
+        self.search_paths: set[str] = {"public", '"$user", public', "pg_catalog, public", "public, pg_temp"}
         self.log_path = Path(log_path) if log_path else None
         self.log_offset = self.log_path.stat().st_size if self.log_path and self.log_path.exists() else 0
         self.crash_lines: list[str] = []
@@ -754,6 +768,7 @@ class Chaos:
             (12, self.op_write, ""),
             (3, self.op_reset, ""),
             (6, self.op_forge, "forge"),
+            (2, self.op_search_path, "search_path"),
             (6, self.op_do, "do"),
             (4, self.op_declare, "cursors"),
             (6, self.op_fetch, "cursors"),
@@ -981,7 +996,10 @@ class Chaos:
 
     def _set(self, c: Conn, call: str, tid: str | None, local: bool) -> None:
         expect = "TN005" if tid is None else self.expect_set(c, tid)
-        sql = f"select {call}::text, pg_catalog.current_setting('tenancy.ctx', true)"
+        sql = (
+            f"select {call}::text, pg_catalog.current_setting('tenancy.ctx', true),"
+            " pg_catalog.current_setting('search_path')"
+        )
 
         def ok(out: Outcome) -> None:
             got = out.rows[0][0] if out.rows else None
@@ -994,6 +1012,7 @@ class Chaos:
             token = str(out.rows[0][1]) if out.rows and out.rows[0][1] else None
             self.set_effect(c, tid, local, token)
             c.last_token = token
+            self.search_paths.add(str(out.rows[0][2]))
 
         out = self.run(c, sql, on_ok=ok, allowed=[expect] if expect else [])
         if out is not None and not out.ok and expect and out.sqlstate == expect:
@@ -1064,6 +1083,17 @@ class Chaos:
 
         self.trace.append(f"        -- forgery: {kind}; the model expects {self.ctx_name(ctx)}")
         self.run(c, sql, on_ok=ok)
+
+    def op_search_path(self, c: Conn) -> None:
+        """The application's own setting, also a value copied from another session: it names no
+        context, and the context in force must answer as before (statements are schema-qualified)."""
+        value = self.rng.choice(sorted(self.search_paths))
+        local = c.txn is not None and self.rng.random() < 0.5
+        if self.rng.random() < 0.15:
+            self.run(c, "reset search_path")
+        else:
+            self.run(c, f"select pg_catalog.set_config('search_path', {q(value)}, {str(local).lower()})")
+        self.stats["search_path"] += 1
 
     def ctx_name(self, ctx: Ctx) -> str:
         return self.world.name(ctx.tenant) + (" or none" if ctx.maybe_none else "")
