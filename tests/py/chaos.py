@@ -446,6 +446,8 @@ class Chaos:
         self.admin = psycopg.connect(setup.admin_dsn, autocommit=True)
         self.version = int(self.admin.execute("show server_version_num").fetchone()[0])  # type: ignore[index]
         self.parallel = parallel_settings(self.version)
+        if self.admin.execute("show max_prepared_transactions").fetchone() == ("0",):
+            self.exclude.add("twophase")  # a server of your own may not allow them
         for c in self.conns:
             self.connect(c, parallel_first=False)
         self.reads = self._reads()
