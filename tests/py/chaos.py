@@ -26,7 +26,8 @@ commits, and rows already materialized are plain data no policy can re-check. Af
 held cursor's rows are checked against the contexts in force while it ran (declare, fetches, commit),
 not against the context of the later fetch.
 
-    python tests/py/chaos.py [--seed N] [--seconds S] [--steps N] [--exclude CATEGORY,...]
+    python tests/py/chaos.py [--seed N] [--seconds S] [--steps N] [--runs N] [--exclude CATEGORY,...]
+                             [--keep-going] [--keep]
 
 against TENANCY_TEST_DSN (a superuser DSN; ``make chaos`` provides a throwaway cluster), scanning
 TENANCY_TEST_LOG. CHAOS_SEED / CHAOS_SECONDS are the defaults of --seed / --seconds. A failure prints
