@@ -21,10 +21,9 @@ without a context, the current tenant by default, ``42501`` into a tenant it may
 server log is scanned for crashes after every step, and a connection the server closes without
 having been told to is a failure.
 
-One deliberate limit (docs/poolers.md): a ``WITH HOLD`` cursor is materialized when its transaction
-commits, and rows already materialized are plain data no policy can re-check. After its transaction a
-held cursor's rows are checked against the contexts in force while it ran (declare, fetches, commit),
-not against the context of the later fetch.
+Cursors are checked as the README documents them: a cursor's rows are decided by the context in force
+when it first runs (its first FETCH, or the COMMIT that materializes a ``WITH HOLD`` cursor not yet
+read); every fetch, under whatever context, returns rows of that context only, or ``TN007``.
 
     python tests/py/chaos.py [--seed N] [--seconds S] [--steps N] [--runs N] [--exclude CATEGORY,...]
                              [--keep-going] [--keep]
@@ -280,6 +279,7 @@ class Ctx:
 
     tenant: str | None
     maybe_none: bool = False
+    epoch: int = field(default=0, compare=False)  # reset_tenant calls the backend had run before it
 
 
 NONE = Ctx(None)
@@ -290,8 +290,6 @@ class Token:
     tenant: str
     local: bool
     txn: int  # serial of the transaction that made it
-    scopes: tuple[int, ...]  # savepoint ids live when it was made
-    dead: bool = False
 
 
 @dataclass
@@ -300,8 +298,6 @@ class Savepoint:
     name: str
     sess: Ctx
     cur: Ctx
-    reset_seen: bool
-    kill: frozenset[str]
 
 
 @dataclass
@@ -311,8 +307,6 @@ class Txn:
     implicit: bool = False
     aborted: bool = False
     savepoints: list[Savepoint] = field(default_factory=list)
-    reset_seen: bool = False
-    kill: frozenset[str] = frozenset()  # tokens a reset_tenant in this transaction made dead
 
 
 @dataclass
@@ -322,7 +316,7 @@ class Cursor:
     hold: bool
     txn: int
     scopes: tuple[int, ...]
-    seen: set[Ctx] = field(default_factory=set)
+    first: Ctx | None = None  # the context in force when it first ran
     materialized: bool = False
 
 
@@ -384,6 +378,8 @@ class Conn:
         self.prepared: dict[str, ReadQuery] = {}
         self.proto: set[str] = set()
         self.tempfn = False
+        self.hand_mark = False
+        self.resets = 0
         self.last_token: str | None = None
         self.expect_death = False
         self.cancel_armed = 0  # statements for which 57014 is an allowed outcome
@@ -706,16 +702,12 @@ class Chaos:
         txn = c.txn
         assert txn is not None
         at_commit = c.cur
-        for tok in c.tokens.values():
-            if tok.txn == txn.serial and tok.local:
-                tok.dead = True
-        for t in txn.kill:
-            c.tokens[t].dead = True
         for name, cur in list(c.cursors.items()):
             if not cur.hold:
                 del c.cursors[name]
             elif not cur.materialized:
-                cur.seen.add(at_commit)
+                if cur.first is None:  # materialized now: this is its first run
+                    cur.first = at_commit
                 cur.materialized = True
         c.cur = c.sess
         c.txn = None
@@ -728,21 +720,19 @@ class Chaos:
     def rollback_model(self, c: Conn) -> None:
         txn = c.txn
         assert txn is not None
-        for tok in c.tokens.values():
-            if tok.txn == txn.serial:
-                tok.dead = True
         for name, cur in list(c.cursors.items()):
             if cur.txn == txn.serial:
                 del c.cursors[name]
-        c.sess = self.restored(txn.begin_sess, txn.reset_seen)
+        c.sess = self.restored(txn.begin_sess, c.resets)
         c.cur = c.sess
         c.txn = None
         self.txn_ended(c)
 
-    def restored(self, ctx: Ctx, over_reset: bool) -> Ctx:
-        """A context put back by a rollback; over a reset_tenant it may stay dead."""
-        if over_reset and ctx.tenant is not None:
-            return Ctx(ctx.tenant, True)
+    def restored(self, ctx: Ctx, resets: int) -> Ctx:
+        """A context put back by a rollback. When reset_tenant ran after it was taken (even in a
+        rolled-back statement or subtransaction), it may stay forgotten: it, or no context."""
+        if ctx.tenant is not None and ctx.epoch < resets:
+            return Ctx(ctx.tenant, True, ctx.epoch)
         return ctx
 
     # -- operations ---------------------------------------------------------------------------
@@ -866,7 +856,7 @@ class Chaos:
             c.txn.aborted = True
             return
         self.sp_serial += 1
-        c.txn.savepoints.append(Savepoint(self.sp_serial, name, c.sess, c.cur, c.txn.reset_seen, c.txn.kill))
+        c.txn.savepoints.append(Savepoint(self.sp_serial, name, c.sess, c.cur))
 
     def op_rollback_to(self, c: Conn) -> None:
         if c.txn is None or not c.txn.savepoints:
@@ -891,16 +881,12 @@ class Chaos:
         assert txn is not None
         sp = txn.savepoints[idx]
         del txn.savepoints[idx + 1 :]
-        for tok in c.tokens.values():
-            if tok.txn == txn.serial and sp.id in tok.scopes:
-                tok.dead = True
         for name, cur in list(c.cursors.items()):
             if cur.txn == txn.serial and sp.id in cur.scopes:
                 del c.cursors[name]
-        over_reset = txn.reset_seen and not sp.reset_seen
-        c.sess = self.restored(sp.sess, over_reset)
-        c.cur = self.restored(sp.cur, over_reset)
-        txn.reset_seen, txn.kill, txn.aborted = sp.reset_seen, sp.kill, False
+        c.sess = self.restored(sp.sess, c.resets)
+        c.cur = self.restored(sp.cur, c.resets)
+        txn.aborted = False
 
     def op_release(self, c: Conn) -> None:
         if c.txn is None or not c.txn.savepoints:
@@ -975,10 +961,10 @@ class Chaos:
         return self.rng.choice([t for t in self.world.tenants if t != self.world.root])
 
     def set_effect(self, c: Conn, tid: str, local: bool, token: str | None) -> None:
-        ctx = Ctx(tid)
+        ctx = Ctx(tid, epoch=c.resets)
         if token:
             assert c.txn is not None
-            c.tokens[token] = Token(tid, local, c.txn.serial, self.scopes(c))
+            c.tokens[token] = Token(tid, local, c.txn.serial)
             self.all_tokens.setdefault(token, f"{c.name}/{c.pid}")
         if local:
             c.cur = ctx
@@ -1022,26 +1008,30 @@ class Chaos:
             self.stats[f"set.refused.{expect}"] += 1
 
     def op_reset(self, c: Conn) -> None:
+        def ran(out: Outcome) -> None:
+            c.resets += 1  # it ran, whether the statement then commits or not
+
         def ok(out: Outcome) -> None:
             self.reset_effect(c)
 
-        self.run(c, "select tenancy.reset_tenant()", on_ok=ok)
+        self.run(c, "select tenancy.reset_tenant()", on_any=ran, on_ok=ok)
 
     def reset_effect(self, c: Conn) -> None:
-        assert c.txn is not None
         c.sess = c.cur = NONE
-        c.txn.reset_seen = True
-        c.txn.kill = c.txn.kill | frozenset(c.tokens)
         self.stats["reset"] += 1
 
     def classify(self, c: Conn, value: str) -> Ctx:
-        """What a hand-written tenancy.ctx value may be (SPEC §2)."""
+        """What a hand-written tenancy.ctx value may be (SPEC §2; docs/decisions/0002 for the
+        choices the contract leaves open)."""
         tok = c.tokens.get(value)
-        if tok is None or tok.dead:
-            return NONE  # junk, another backend's value, a replay after reset or rollback
+        if tok is None:
+            return NONE  # junk, a tenant id, another backend's value (also the platform's)
         if tok.local and (c.txn is None or tok.txn != c.txn.serial):
-            return NONE  # a local context of a transaction that has ended
-        return Ctx(tok.tenant, True)  # this backend's own live value: it, or no context
+            return NONE  # a transaction context in a later transaction
+        # this backend's own value: a session value (also after reset_tenant or a rollback), or a
+        # transaction value inside its own transaction (also after ROLLBACK TO SAVEPOINT), may be
+        # taken back as the context it named (decisions/0002 gives this up), or be no context
+        return Ctx(tok.tenant, True)
 
     def forge_value(self, c: Conn) -> tuple[str, str]:
         r = self.rng.random()
@@ -1092,11 +1082,24 @@ class Chaos:
         context, and the context in force must answer as before (statements are schema-qualified)."""
         value = self.rng.choice(sorted(self.search_paths))
         local = c.txn is not None and self.rng.random() < 0.5
-        if self.rng.random() < 0.15:
-            self.run(c, "reset search_path")
-        else:
-            self.run(c, f"select pg_catalog.set_config('search_path', {q(value)}, {str(local).lower()})")
         self.stats["search_path"] += 1
+        if self.rng.random() < 0.15:
+
+            def reset(out: Outcome) -> None:
+                c.hand_mark = False
+
+            self.run(c, "reset search_path", on_ok=reset)
+            return
+
+        def ok(out: Outcome) -> None:
+            # a value copied from a customer session carries the plan mark of decisions/0003; until
+            # the connection resets its search_path a fresh statement may be refused with TN007
+            if "tenancy_customer" in value:
+                c.hand_mark = True
+
+        self.run(
+            c, f"select pg_catalog.set_config('search_path', {q(value)}, {str(local).lower()})", on_ok=ok
+        )
 
     def ctx_name(self, ctx: Ctx) -> str:
         return self.world.name(ctx.tenant) + (" or none" if ctx.maybe_none else "")
@@ -1111,7 +1114,7 @@ class Chaos:
                 self.note_unexpected(c, stmt, out, "failed")
             return
         c.sess = c.cur = NONE
-        c.parallel = c.timeout_on = False
+        c.parallel = c.timeout_on = c.hand_mark = False
         if stmt == "discard all":
             c.cursors.clear()
             c.prepared.clear()
@@ -1161,8 +1164,9 @@ class Chaos:
 
     def read_allowed(self, c: Conn, fresh: bool) -> list[str]:
         # TN007 is the documented answer of a plan (or cursor) made under another context; a
-        # statement planned now has no such excuse, whatever the context (none is zero rows)
-        return [] if fresh else ["TN007"]
+        # statement planned now has no such excuse (none is zero rows), unless the application
+        # wrote the customer plan mark into its search_path by hand (docs/decisions/0003)
+        return [] if fresh and not c.hand_mark else ["TN007"]
 
     def op_read(self, c: Conn, query: ReadQuery | None = None, proto: bool | None = None) -> None:
         query = query or self.pick_read()
@@ -1242,6 +1246,8 @@ class Chaos:
                 allowed.add("42501")  # a partner's own-scope table: a child's row it sees but may not write
             if kind == "move" and (t not in wr or vis != wr):
                 allowed.add("42501")
+        if c.hand_mark:
+            allowed.add("TN007")  # the plan mark written by hand (docs/decisions/0003)
 
         def ok(out: Outcome) -> None:
             got = {str(r[0]) for r in out.rows or []}
@@ -1334,14 +1340,14 @@ class Chaos:
         def any_(out: Outcome) -> None:
             # replay the NOTICEs through the model; reads are checked whatever the outcome
             notes = [n.split("|", 2)[1:] for n in out.notices if n.startswith("chaos|")]
-            sess, cur, reset_seen = c.sess, c.cur, False
-            snap = (sess, cur, reset_seen)
+            sess, cur, resets = c.sess, c.cur, c.resets
+            snap = (sess, cur)
             caught = False
             pos = 0
             for idx, (kind, arg) in enumerate(ops):
                 inside = first_inner <= idx < first_post
                 if idx == first_inner:
-                    snap = (sess, cur, reset_seen)
+                    snap = (sess, cur)
                 if inside and caught:
                     continue
                 if inside and pos < len(notes) and notes[pos][0] == "caught":
@@ -1349,12 +1355,7 @@ class Chaos:
                     self._check_caught(c, (kind, arg), notes[pos][1], sql, cur)
                     pos += 1
                     caught = True
-                    over = reset_seen and not snap[2]
-                    sess, cur, reset_seen = (
-                        self.restored(snap[0], over),
-                        self.restored(snap[1], over),
-                        snap[2],
-                    )
+                    sess, cur = self.restored(snap[0], resets), self.restored(snap[1], resets)
                     self.stats["do.caught"] += 1
                     continue
                 if pos >= len(notes) or notes[pos][0] != str(idx):
@@ -1368,12 +1369,12 @@ class Chaos:
                         self.violation(
                             f"set_tenant({self.world.name(tid)}) succeeded in a DO block, expected {exp}"
                         )
-                    cur = Ctx(tid)
+                    cur = Ctx(tid, epoch=resets)
                     if not local:
                         sess = cur
                 elif kind == "reset":
                     sess = cur = NONE
-                    reset_seen = True
+                    resets += 1
                 elif kind == "forge":
                     _value, local = arg  # type: ignore[misc]
                     cur = NONE
@@ -1384,11 +1385,11 @@ class Chaos:
                     ids = set(filter(None, payload.split(",")))
                     self.check_rows(c, f"DO-block read {query.name}", ids, [cur], query, fresh=True)
             if out.ok:
-                if reset_seen:
-                    self.reset_effect(c)
-                c.sess, c.cur = sess, cur
+                c.sess, c.cur, c.resets = sess, cur, resets
+            else:  # a reset_tenant may have run after its NOTICE was the last one sent
+                c.resets = max(resets, c.resets + any(k == "reset" for k, _ in ops))
 
-        self.run(c, sql, on_any=any_)
+        self.run(c, sql, on_any=any_, allowed=["TN007"] if c.hand_mark else [])
 
     def valid_for(self, c: Conn) -> list[str]:
         return [t for t in self.world.tenants if self.expect_set(c, t) is None]
@@ -1400,7 +1401,7 @@ class Chaos:
             exp = self.expect_set(c, arg[0])  # type: ignore[index]
         elif kind == "boom":
             exp = "22012"
-        if state == exp:
+        if state == exp or (state == "TN007" and c.hand_mark and kind == "read"):
             return
         self.note_unexpected(
             c,
@@ -1420,7 +1421,7 @@ class Chaos:
 
         def ok(out: Outcome) -> None:
             assert c.txn is not None
-            c.cursors[name] = Cursor(name, query, hold, c.txn.serial, self.scopes(c), {c.cur})
+            c.cursors[name] = Cursor(name, query, hold, c.txn.serial, self.scopes(c))
             self.stats["cursor.declare"] += 1
 
         self.run(c, sql, on_ok=ok, allowed=["TN007"])
@@ -1441,19 +1442,18 @@ class Chaos:
         cur = c.cursors[name]
         n = n or self.rng.choice([1, 5, 50, 500])
         sql = f"fetch {n} from {cur.name}"
-        if cur.materialized:
-            # rows computed while the cursor's own transaction ran (docs/poolers.md)
-            ctxs, fresh = list(cur.seen), False
-            self.stats["cursor.fetch_held"] += 1
-        else:
-            ctxs, fresh = [c.cur], False
-            self.stats["cursor.fetch"] += 1
-        check = self.read_outcome(c, f"cursor {cur.name} ({cur.query.name})", cur.query, fresh, ctxs)
+        # a cursor's rows are decided by the context in force when it first runs (README, Tenant
+        # context): its first fetch, or the commit that materializes a held cursor never fetched
+        first = cur.first if cur.first is not None else c.cur
+        self.stats["cursor.fetch_held" if cur.materialized else "cursor.fetch"] += 1
+        if cur.first is not None and cur.first != c.cur:
+            self.stats["cursor.fetch_under_another_context"] += 1
+        check = self.read_outcome(c, f"cursor {cur.name} ({cur.query.name})", cur.query, False, [first])
 
         def any_(out: Outcome) -> None:
             check(out)
-            if out.ok and not cur.materialized:
-                cur.seen.add(c.cur)
+            if out.ok and cur.first is None:
+                cur.first = c.cur
             if not out.ok:
                 c.cursors.pop(cur.name, None)
 
@@ -1566,6 +1566,8 @@ class Chaos:
 
             return sql, ok, [exp] if exp else []
         if r < 0.6:
+            # counted now: whether a cancel lands before or after the reset ran is not known
+            c.resets += 1
 
             def ok2(out: Outcome) -> None:
                 self.reset_effect(c)
@@ -1725,6 +1727,7 @@ class Chaos:
         self.op_set(c, self.valid_pick(c), self.rng.random() < 0.5)
         token = c.last_token
         self.op_rollback_to(c)
+        self.op_read_ctx(c)  # what was live at the savepoint: no context
         if token:
             self.op_forge(
                 c, token, self.rng.choice(["set", "set local", "set_config"]), "value of a rolled-back set"
