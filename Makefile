@@ -27,7 +27,7 @@ $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES) &: $(SQL_SRC) $(PY_SRC) scripts/buil
 docs: deps install-ext
 	@scripts/with-cluster.sh .venv/bin/python scripts/gen_reference.py
 
-.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick bench-jwt bench-fleet install-ext
+.PHONY: docs pgspot deps lint test test-pgtap test-py demo bench bench-quick bench-jwt bench-fleet install-ext chaos
 
 # Installs what is missing (distribution packages, .venv from requirements-dev.txt).
 deps:
@@ -49,6 +49,12 @@ lint: deps
 # pgTAP through pg_prove plus pytest, against a throwaway cluster.
 test: lint install-ext
 	@scripts/with-cluster.sh scripts/run-tests.sh
+
+# The chaos test (tests/py/chaos.py) for longer than make test's minute: CHAOS_SECONDS (default 600),
+# CHAOS_SEED (default: a random one, printed), CHAOS_ARGS (e.g. "--runs 10 --keep-going").
+CHAOS_SECONDS ?= 600
+chaos: deps install-ext
+	@CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) scripts/with-cluster.sh .venv/bin/python tests/py/chaos.py $(CHAOS_ARGS)
 
 demo: deps install-ext
 	@scripts/with-cluster.sh scripts/demo.sh

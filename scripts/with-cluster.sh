@@ -66,6 +66,7 @@ full_page_writes = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_messages = warning
 jit = off
+max_prepared_transactions = 20
 CONF
 "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null \
     || { cat "$LOG"; exit 1; }
