@@ -7,7 +7,9 @@
 # directory; the cluster is always stopped and removed afterwards, also when the command fails or
 # is interrupted. As root the server runs as the `postgres` OS user (initdb refuses root).
 # The command sees PGHOST, PGPORT, PGUSER, PGDATABASE, TENANCY_TEST_DSN (superuser DSN),
-# TENANCY_TEST_LOG (server log file) and TENANCY_PGBIN.
+# TENANCY_TEST_LOG (server log file), TENANCY_TEST_SOCKDIR (the cluster's directory), TENANCY_PGBIN
+# (the server's programs) and TENANCY_PG_RUNAS (the prefix that runs a server program as the server's
+# user, for a standby: tests/py/standby.py).
 #
 # TENANCY_TEST_DSN already set: no cluster is started; the command runs against that server.
 set -euo pipefail
@@ -37,9 +39,11 @@ LOG="$DIR/server.log"
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -f "$DATA/postmaster.pid" ]; then
-        "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    # the cluster, and any standby a test left running in its directory (tests/py/standby.py)
+    for pid in "$DATA/postmaster.pid" "$DIR"/standby.*/data/postmaster.pid; do
+        [ -f "$pid" ] || continue
+        "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$(dirname "$pid")" -m immediate -w stop >/dev/null 2>&1 || true
+    done
     if [ -n "${TENANCY_KEEP_CLUSTER:-}" ]; then echo "== cluster kept in $DIR"; else rm -rf "$DIR"; fi
     exit "$rc"
 }
@@ -74,5 +78,6 @@ export PGHOST="$DIR" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres
 export TENANCY_TEST_DSN="host=$DIR port=$PORT user=postgres dbname=postgres"
 export TENANCY_TEST_LOG="$LOG"
 export TENANCY_TEST_SOCKDIR="$DIR"
+export TENANCY_PG_RUNAS="${RUNAS[*]}"
 echo "== throwaway cluster: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT (socket in $DIR)"
 "$@"
