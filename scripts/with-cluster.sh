@@ -11,13 +11,23 @@
 # (the server's programs) and TENANCY_PG_RUNAS (the prefix that runs a server program as the server's
 # user, for a standby: tests/py/standby.py).
 #
+# TENANCY_PG=NN (make test PG=NN) names another major than the host's: the server runs inside the
+# debootstrap root of scripts/pg-root.sh (chrooted, as the root's postgres user), its directory
+# under the root's /tmp, and TENANCY_PGBIN is the root's host-side programs (pg_dump, pg_basebackup,
+# ...). The clients on the host reach it over 127.0.0.1 or the socket's path under the root.
+#
 # TENANCY_TEST_DSN already set: no cluster is started; the command runs against that server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 # PG_CONFIG names the server installation (as for `make install`); else the one deps.sh found.
-if [ -n "${PG_CONFIG:-}" ]; then PGBIN=$("$PG_CONFIG" --bindir); else PGBIN=$(cat .deps-pgbin 2>/dev/null || true); fi
+# TENANCY_PG names a major served from a debootstrap root (the Makefile sets it for PG=17 and 18).
+PGROOT=""
+if [ -n "${TENANCY_PG:-}" ]; then
+    PGROOT=$(scripts/pg-root.sh "$TENANCY_PG")
+    PGBIN="$PGROOT/.tenancy-bin"
+elif [ -n "${PG_CONFIG:-}" ]; then PGBIN=$("$PG_CONFIG" --bindir); else PGBIN=$(cat .deps-pgbin 2>/dev/null || true); fi
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || PGBIN="/usr/lib/postgresql/$(pg_config --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')/bin"
 export TENANCY_PGBIN="$PGBIN"
 export PATH="$ROOT/.venv/bin:$PGBIN:$PATH"
@@ -28,11 +38,19 @@ if [ -n "${TENANCY_TEST_DSN:-}" ]; then
 fi
 
 RUNAS=()
-if [ "$(id -u)" -eq 0 ]; then RUNAS=(runuser -u postgres --); fi
-
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/tenancy-pg.XXXXXX")
-chmod 755 "$DIR"
-[ "${#RUNAS[@]}" -eq 0 ] || chown postgres: "$DIR"
+if [ -n "$PGROOT" ]; then
+    # the root's server programs chroot themselves and run as its postgres user (scripts/pg-root.sh)
+    DIR=$(mktemp -d "$PGROOT/tmp/tenancy-pg.XXXXXX")
+    chmod 755 "$DIR"
+    chown "$(awk -F: '$1 == "postgres" { print $3 ":" $4 }' "$PGROOT/etc/passwd")" "$DIR"
+    INNER=${DIR#"$PGROOT"}
+else
+    if [ "$(id -u)" -eq 0 ]; then RUNAS=(runuser -u postgres --); fi
+    DIR=$(mktemp -d "${TMPDIR:-/tmp}/tenancy-pg.XXXXXX")
+    chmod 755 "$DIR"
+    [ "${#RUNAS[@]}" -eq 0 ] || chown postgres: "$DIR"
+    INNER=$DIR
+fi
 DATA="$DIR/data"
 LOG="$DIR/server.log"
 
@@ -61,7 +79,7 @@ PORT=${TENANCY_TEST_PORT:-$(free_port)}
 cat >>"$DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT
-unix_socket_directories = '$DIR'
+unix_socket_directories = '$INNER'
 max_connections = 200
 shared_buffers = 256MB
 fsync = off

@@ -8,6 +8,7 @@ with the same sentence (SQLSTATE 22023 on the SQL side).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import psycopg
@@ -191,6 +192,13 @@ def py_normalize(host: str | None) -> tuple[str, str]:
         return ("error", str(exc))
 
 
+def portable(result: tuple[str, str]) -> tuple[str, str]:
+    """A result as Python 3.11 words it: 3.13 (the server's Python with PostgreSQL 17 and 18; this test
+    runs on the host's 3.11) prefixes the idna codec's reason with "'idna' codec can't encode ...: "."""
+    kind, message = result
+    return kind, re.sub(r"\('idna' codec can't encode character '[^']*' in position \d+: ", "(", message)
+
+
 HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -200,13 +208,13 @@ HYPOTHESIS = settings(max_examples=300, deadline=None, suppress_health_check=[He
 @example(host="xn--bcher-kva.example")
 @example(host="evilbrandsyncup.com")
 def test_sql_agrees_with_reference_on_generated_hosts(conn: psycopg.Connection, host: str) -> None:
-    assert sql_normalize(conn, host) == py_normalize(host)
+    assert portable(sql_normalize(conn, host)) == portable(py_normalize(host))
 
 
 @HYPOTHESIS
 @given(host=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
 def test_sql_agrees_with_reference_on_any_text(conn: psycopg.Connection, host: str) -> None:
-    assert sql_normalize(conn, host) == py_normalize(host)
+    assert portable(sql_normalize(conn, host)) == portable(py_normalize(host))
 
 
 @HYPOTHESIS
@@ -227,4 +235,4 @@ def test_sql_vectors_accept(conn: psycopg.Connection, host: str, normalized: str
 def test_sql_vectors_refuse(conn: psycopg.Connection, host: str | None, problem: str) -> None:
     kind, message = sql_normalize(conn, host)
     assert kind == "error" and problem in message
-    assert (kind, message) == py_normalize(host)
+    assert portable((kind, message)) == portable(py_normalize(host))
