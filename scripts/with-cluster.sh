@@ -85,6 +85,7 @@ shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+wal_level = logical
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_messages = warning
 jit = off

@@ -1,4 +1,6 @@
-"""A real streaming hot standby of the throwaway primary, for the replica tests (tests/py/test_standby.py).
+"""Read replicas of the throwaway primary, for the replica tests (tests/py/test_standby.py).
+
+A real streaming hot standby (``streaming_standby``) and a logical subscriber (``logical_subscriber``).
 
 ``pg_basebackup -R`` of the cluster scripts/with-cluster.sh started, into its own data directory
 inside that cluster's temporary directory, started on its own port on 127.0.0.1 (its Unix socket in
@@ -21,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,8 @@ def _free_port() -> int:
 
 @dataclass
 class Standby:
+    """A streaming hot standby: the whole cluster, read-only, on its own port."""
+
     primary_dsn: str  # superuser DSN of the primary
     port: int
     data: Path
@@ -143,3 +147,113 @@ def streaming_standby(primary_dsn: str) -> Iterator[Standby]:
                     [_program("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], "pg_ctl stop", 60
                 )
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- a logical subscriber ---------------------------------------------------------------------------
+
+
+def _one(conn: psycopg.Connection, sql: str, args: list[object] | None = None) -> object:
+    row = conn.execute(sql, args or []).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return row[0]
+
+
+MARKS = "public.replica_marks"  # published with the tables: a row seen on the subscriber marks a position
+
+
+@dataclass
+class Subscriber:
+    """A database of the same cluster that subscribes (logical replication) to tables of another."""
+
+    publisher_dsn: str  # superuser DSN of the published database
+    subscriber_dsn: str  # superuser DSN of the subscribing database
+    data: Path  # the cluster's data directory (publisher and subscriber share it)
+
+    def dsn(self, dsn: str) -> str:
+        """``dsn`` (of the published database: any role) pointed at the subscribing database."""
+        params = conninfo_to_dict(dsn)
+        params["dbname"] = str(conninfo_to_dict(self.subscriber_dsn)["dbname"])
+        return make_conninfo(**params)  # type: ignore[arg-type]
+
+    def catch_up(self, timeout: float = 30.0) -> None:
+        """Waits until the subscriber has applied every transaction committed on the publisher so far
+        (a mark written now has arrived: the apply worker applies commits in their order)."""
+        with psycopg.connect(self.publisher_dsn, autocommit=True) as conn:
+            mark = _one(conn, f"insert into {MARKS} default values returning id")
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.subscriber_dsn, autocommit=True) as conn:
+            while not _one(conn, f"select exists (select from {MARKS} where id = %s)", [mark]):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the subscriber has not applied mark {mark} in {timeout} s")
+                time.sleep(0.02)
+
+
+@contextmanager
+def logical_subscriber(
+    publisher_dsn: str, tables: list[str], prepare: Callable[[psycopg.Connection], None]
+) -> Iterator[Subscriber]:
+    """A new database of the same cluster subscribed to ``tables`` of the database of
+    ``publisher_dsn`` (a superuser DSN). ``prepare`` makes the subscriber's schema (the extension,
+    the application's tables) before the subscription copies the rows. Dropped afterwards."""
+    sockdir = os.environ.get("TENANCY_TEST_SOCKDIR")
+    if not sockdir or not Path(sockdir).is_dir():
+        raise NoStandby("a logical subscriber needs the throwaway cluster of scripts/with-cluster.sh")
+    params = conninfo_to_dict(publisher_dsn)
+    with psycopg.connect(publisher_dsn, autocommit=True) as pub:
+        if pub.execute("show wal_level").fetchone() != ("logical",):
+            raise NoStandby("the server's wal_level is not logical (scripts/with-cluster.sh sets it)")
+        pub.execute(f"create table {MARKS} (id bigint generated always as identity primary key)")
+        name = f"{params['dbname']}_sub"
+        pub.execute(f"create database {name}")
+    subscriber_dsn = make_conninfo(publisher_dsn, dbname=name)
+    sub = Subscriber(publisher_dsn=publisher_dsn, subscriber_dsn=subscriber_dsn, data=Path(sockdir) / "data")
+    slot = name
+    try:
+        with psycopg.connect(subscriber_dsn, autocommit=True) as conn:
+            conn.execute(f"create table {MARKS} (id bigint primary key)")
+            prepare(conn)
+        with psycopg.connect(publisher_dsn, autocommit=True) as pub:
+            pub.execute(f"create publication {slot} for table {', '.join([*tables, MARKS])}")
+            # in the same cluster CREATE SUBSCRIPTION cannot make its slot itself (it would wait for
+            # its own transaction): the slot is made here
+            pub.execute("select pg_create_logical_replication_slot(%s, 'pgoutput')", [slot])
+        source = make_conninfo(
+            host="127.0.0.1",
+            port=str(params.get("port", "5432")),
+            user=str(params.get("user", "postgres")),
+            dbname=str(params["dbname"]),
+        )
+        with psycopg.connect(subscriber_dsn, autocommit=True) as conn:
+            conn.execute(
+                f"create subscription {slot} connection '{source}' publication {slot}"
+                f" with (create_slot = false, slot_name = '{slot}')"
+            )
+            deadline = time.monotonic() + 60
+            while _one(conn, "select count(*) from pg_subscription_rel where srsubstate <> 'r'"):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the subscriber did not copy the published tables in 60 s")
+                time.sleep(0.05)
+        sub.catch_up()
+        yield sub
+    finally:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(subscriber_dsn, autocommit=True) as conn:
+            conn.execute(f"alter subscription {slot} disable")
+            conn.execute(f"alter subscription {slot} set (slot_name = none)")
+            conn.execute(f"drop subscription {slot}")
+        with psycopg.connect(publisher_dsn, autocommit=True) as pub:
+            deadline = time.monotonic() + 30
+            while _one(
+                pub,
+                "select exists (select from pg_replication_slots where slot_name = %s and active)",
+                [slot],
+            ):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            pub.execute(
+                "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s",
+                [slot],
+            )
+            pub.execute(f"drop publication if exists {slot}")
+            pub.execute(f"drop table if exists {MARKS}")
+            pub.execute(f"drop database if exists {name} with (force)")

@@ -1,11 +1,15 @@
-"""Read replicas (SPEC v0.3 §0): a streaming hot standby answers every read-side call as the primary
-does once it has replayed the write, in long-lived backends too, and nothing on those paths writes.
+"""Read replicas (SPEC v0.3 §0): a streaming hot standby and a logical subscriber of tenancy's tables
+answer every read-side call as the primary does once they have replayed the write, in long-lived
+backends too, and nothing on those paths writes.
 
-A real standby (tests/py/standby.py: pg_basebackup -R of the throwaway primary, its own port).
-The application role connects to the standby ONCE, before the writes, and keeps that backend (warm
-caches, a held context); the DBA writes on the primary; after ``catch_up()`` (the standby replayed
-everything written so far) the next call on the same standby backend must see the write.
-Each test makes its own tenants, so they do not depend on each other's order.
+Every test runs against both (tests/py/standby.py): a real standby (pg_basebackup -R of the
+throwaway primary, its own port) and a database of the same cluster subscribed to tenancy's tables
+and the application's table. The application role connects to the replica ONCE, before the writes,
+and keeps that backend (warm caches, a held context), read-only (``default_transaction_read_only``
+on the subscriber, which could write otherwise); the DBA writes on the primary; after
+``catch_up()`` (the replica applied everything written so far) the next call on the same replica
+backend must see the write. Each test makes its own tenants, so they do not depend on each other's
+order.
 """
 
 from __future__ import annotations
@@ -22,24 +26,36 @@ import jwt_factory as jf
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
-from standby import Standby
+from standby import NoStandby, Standby, Subscriber, logical_subscriber
 from tenancy_testlib import Tree, connect, seed_tree
+
+# what a logical subscriber of tenancy subscribes to: tenancy's own tables and the application's
+PUBLISHED = [
+    "tenancy.tenants",
+    "tenancy.domain_mappings",
+    "tenancy.token_layers",
+    "tenancy.token_rules",
+    "tenancy.jwt_issuers",
+    "tenancy.placements",
+    "public.notes",
+]
 
 
 @dataclass(frozen=True)
 class World:
+    kind: str  # "standby" or "logical"
     primary: str  # superuser DSN of the test database on the primary
-    app: str  # the application role's DSN of the same database on the standby
+    app: str  # the application role's DSN of the replica
     app_on_primary: str  # the same role on the primary
     tree: Tree
-    standby: Standby
-    files: frozenset[str]  # the standby's data directory's own files before any test of this module ran
+    replica: Standby | Subscriber
+    files: frozenset[str]  # the replica's data directory's own files before any test of this module ran
 
     def write(self, sql: str, args: list[Any] | None = None) -> None:
-        """One write on the primary as the DBA, then wait until the standby replayed it."""
+        """One write on the primary as the DBA, then wait until the replica applied it."""
         with connect(self.primary) as conn:
             conn.execute(sql, args or [])
-        self.standby.catch_up()
+        self.replica.catch_up()
 
     def tenant(self, parent: str, slug: str, rows: int = 3) -> str:
         """A new tenant under ``parent`` with ``rows`` rows in public.notes (on the primary, replayed)."""
@@ -54,13 +70,14 @@ class World:
                 " select %s, 'n' || g from generate_series(1, %s) g",
                 [row[0], rows],
             )
-        self.standby.catch_up()
+        self.replica.catch_up()
         return str(row[0])
 
     def reader(self) -> psycopg.Connection:
-        """A long-lived backend of the application role on the standby."""
-        conn = connect(self.app)
-        assert conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
+        """A long-lived, read-only backend of the application role on the replica."""
+        conn = connect(self.app, options="-c default_transaction_read_only=on")
+        in_recovery = conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
+        assert in_recovery == (self.kind == "standby")
         return conn
 
 
@@ -82,45 +99,60 @@ def _files(data: Path) -> set[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def world(server_dsn: str, standby: Standby) -> Iterator[World]:
+def _schema(conn: psycopg.Connection, role: str) -> None:
+    """The extension and the application's registered table (primary and subscriber alike)."""
+    conn.execute("set client_min_messages = warning")
+    conn.execute("create extension tenancy cascade")
+    conn.execute(
+        "create table public.notes (id bigserial primary key, tenant_id uuid not null, body text not null)"
+    )
+    conn.execute("select tenancy.register_table('public.notes')")
+    conn.execute("select tenancy.grant_app(%s)", [role])
+    conn.execute(f"grant select, insert on public.notes to {role}")
+
+
+@pytest.fixture(scope="module", params=["standby", "logical"])
+def world(request: pytest.FixtureRequest, server_dsn: str) -> Iterator[World]:
     """Its own database (the tests move and delete tenants): the tree, a registered table with rows of
-    every tenant, an application role; all replayed on the standby."""
-    name = f"tenancy_standby_{secrets.token_hex(4)}"
+    every tenant, an application role; all applied on the replica of the kind the parameter names."""
+    kind = request.param
+    name = f"tenancy_replica_{secrets.token_hex(4)}"
     role, password = f"tenancy_app_{secrets.token_hex(3)}", secrets.token_hex(8)
     with connect(server_dsn) as conn:
         conn.execute(f"create database {name}")
-    primary = f"{server_dsn} dbname={name}"
-    with connect(primary) as conn:
-        conn.execute("set client_min_messages = warning")
-        conn.execute("create extension tenancy cascade")
-        tree = seed_tree(conn)
-        conn.execute(
-            "create table public.notes"
-            " (id bigserial primary key, tenant_id uuid not null, body text not null)"
-        )
-        conn.execute("select tenancy.register_table('public.notes')")
-        conn.execute(
-            "insert into public.notes (tenant_id, body) select t.id, 'n' || g"
-            " from tenancy.tenants t, generate_series(1, 3) g"
-        )
         conn.execute(f"create role {role} login password '{password}'")
-        conn.execute("select tenancy.grant_app(%s)", [role])
-        conn.execute(f"grant select, insert on public.notes to {role}")
-        conn.execute(
-            "insert into tenancy.domain_mappings (domain, tenant_id, is_primary)"
-            " values ('acme.example.com', %s, true)",
-            [tree.acme],
-        )
-    standby.catch_up()
+    primary = f"{server_dsn} dbname={name}"
     app = f"{primary} user={role} password={password}"
-    files = frozenset(_files(standby.data))
-    yield World(
-        primary=primary, app=standby.dsn(app), app_on_primary=app, tree=tree, standby=standby, files=files
-    )
-    with connect(server_dsn) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-        conn.execute(f"drop role if exists {role}")
+    try:
+        with connect(primary) as conn:
+            _schema(conn, role)
+            tree = seed_tree(conn)
+            conn.execute(
+                "insert into public.notes (tenant_id, body) select t.id, 'n' || g"
+                " from tenancy.tenants t, generate_series(1, 3) g"
+            )
+            conn.execute(
+                "insert into tenancy.domain_mappings (domain, tenant_id, is_primary)"
+                " values ('acme.example.com', %s, true)",
+                [tree.acme],
+            )
+        if kind == "standby":
+            replica: Standby | Subscriber = request.getfixturevalue("standby")
+            replica.catch_up()
+            files = frozenset(_files(replica.data))
+            yield World(kind, primary, replica.dsn(app), app, tree, replica, files)
+        else:
+            try:
+                subscriber = logical_subscriber(primary, PUBLISHED, lambda conn: _schema(conn, role))
+                with subscriber as replica:
+                    files = frozenset(_files(replica.data))
+                    yield World(kind, primary, replica.dsn(app), app, tree, replica, files)
+            except NoStandby as exc:
+                pytest.skip(str(exc))
+    finally:
+        with connect(server_dsn) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")
+            conn.execute(f"drop role if exists {role}")
 
 
 def seen(conn: psycopg.Connection) -> set[str]:
@@ -151,19 +183,19 @@ def one(conn: psycopg.Connection, sql: str, args: list[Any] | None = None) -> An
 
 
 # ------------------------------------------------------------------------------------------------
-# the standby is a real one
+# the replica is a real one, read-only for the application's backends
 
 
-def test_the_standby_replays_and_refuses_writes(world: World) -> None:
+def test_the_replica_applies_and_refuses_writes(world: World) -> None:
     with world.reader() as conn:
         enter(conn, world.tree.acme)
         assert seen(conn) == {world.tree.acme}
         err = refusal(conn, "insert into public.notes (body) values ('x')")
-        assert err.sqlstate == "25006", err  # read-only transaction: a standby cannot write
+        assert err.sqlstate == "25006", err  # read-only transaction (a standby cannot write at all)
 
 
 # ------------------------------------------------------------------------------------------------
-# writes on the primary, seen by the next call of a long-lived standby backend
+# writes on the primary, seen by the next call of a long-lived replica backend
 
 
 def test_a_suspension_is_seen_by_the_next_set_tenant(world: World) -> None:
@@ -192,7 +224,7 @@ def test_a_suspension_is_seen_through_a_domain(world: World) -> None:
 
 
 def test_a_reparented_customer_moves_between_partners(world: World) -> None:
-    """Partner A's long-lived standby backend stops seeing a customer moved to partner B."""
+    """Partner A's long-lived replica backend stops seeing a customer moved to partner B."""
     a, b = world.tree.brandsyncup, world.tree.pixelworks
     mover = world.tenant(a, "mover")
     with world.reader() as on_a, world.reader() as on_b:
@@ -237,7 +269,7 @@ def test_a_deleted_tenant_is_unknown_at_the_next_call(world: World) -> None:
         with connect(world.primary) as primary:
             primary.execute("delete from public.notes where tenant_id = %s", [goner])
             primary.execute("delete from tenancy.tenants where id = %s", [goner])
-        world.standby.catch_up()
+        world.replica.catch_up()
         err = refusal(conn, "select tenancy.set_tenant(%s)", [goner])
         assert err.sqlstate == "TN001", err
         enter(conn, a)
@@ -304,11 +336,11 @@ def test_jwt_issuers_added_rotated_and_dropped(world: World) -> None:
         world.write("select tenancy.add_jwt_issuer(%s, %s)", [iss, Jsonb(jf.jwks([second]))])
         assert str(one(conn, jwt, [second.sign(_claims(iss, org))])) == customer
         err = refusal(conn, jwt, [first.sign(_claims(iss, org))])
-        assert err.sqlstate == "TN008", "a key removed on the primary is still trusted on the standby"
+        assert err.sqlstate == "TN008", "a key removed on the primary is still trusted on the replica"
 
         world.write("select tenancy.drop_jwt_issuer(%s)", [iss])
         err = refusal(conn, jwt, [second.sign(_claims(iss, org))])
-        assert err.sqlstate == "TN008", "a dropped issuer is still trusted on the standby"
+        assert err.sqlstate == "TN008", "a dropped issuer is still trusted on the replica"
         assert one(conn, "select tenancy.current_tenant()") is None
 
 
@@ -344,10 +376,10 @@ def test_token_layers_follow_set_tokens(world: World) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# every read-side call works on the read-only standby and writes nothing
+# every read-side call works on a read-only replica and writes nothing
 
 
-def test_every_read_side_call_works_on_the_standby_and_no_file_is_written(world: World) -> None:
+def test_every_read_side_call_works_on_the_replica_and_no_file_is_written(world: World) -> None:
     tree = world.tree
     iss, org = f"https://ro-{secrets.token_hex(3)}.example.com", f"org_{secrets.token_hex(4)}"
     signer = jf.rsa_signer("ro-1", seed=13)
@@ -356,7 +388,7 @@ def test_every_read_side_call_works_on_the_standby_and_no_file_is_written(world:
         primary.execute("select tenancy.add_jwt_issuer(%s, %s)", [iss, Jsonb(jf.jwks([signer]))])
         space = {"space": {"$type": "dimension", "md": {"$value": "16px"}}}
         primary.execute("select tenancy.set_tokens(%s, %s)", [tree.root, Jsonb(space)])
-    world.standby.catch_up()
+    world.replica.catch_up()
     with world.reader() as conn:
         assert str(one(conn, "select tenancy.set_tenant(%s)", [tree.acme])) == tree.acme
         assert str(one(conn, "select tenancy.current_tenant()")) == tree.acme
@@ -407,11 +439,11 @@ def test_every_read_side_call_works_on_the_standby_and_no_file_is_written(world:
             enter(conn, tenant)
             assert {r[0] for r in conn.execute("execute q")} == visible(conn) >= tree.visible(tenant)
     # by this test and every one before it in this module (all ran as the application role)
-    written = _files(world.standby.data) - world.files
-    assert written == set(), f"files written into the standby's data directory: {sorted(written)}"
+    written = _files(world.replica.data) - world.files
+    assert written == set(), f"files written into the replica's data directory: {sorted(written)}"
 
 
-def test_the_standby_sees_what_the_primary_sees(world: World) -> None:
+def test_the_replica_sees_what_the_primary_sees(world: World) -> None:
     """The same calls, the same answers, on both (once replayed)."""
     calls = [
         ("select array(select unnest(tenancy.visible_tenants()) order by 1)::text", world.tree.brandsyncup),
@@ -419,9 +451,9 @@ def test_the_standby_sees_what_the_primary_sees(world: World) -> None:
         ("select count(*) from public.notes", world.tree.pixelworks),
         ("select tenancy.tokens_css()", world.tree.acme),
     ]
-    world.standby.catch_up()
-    with connect(world.app_on_primary) as on_primary, world.reader() as on_standby:
+    world.replica.catch_up()
+    with connect(world.app_on_primary) as on_primary, world.reader() as on_replica:
         for sql, tenant in calls:
             enter(on_primary, tenant)
-            enter(on_standby, tenant)
-            assert one(on_primary, sql) == one(on_standby, sql), sql
+            enter(on_replica, tenant)
+            assert one(on_primary, sql) == one(on_replica, sql), sql
