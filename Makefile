@@ -14,6 +14,22 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 DOCS       = $(filter-out docs/development.md,$(wildcard docs/*.md))
 
 PG_CONFIG ?= pg_config
+# PG=NN: build, install and test against PostgreSQL NN. The host's own packages when they are there
+# (Debian 12: 15); otherwise (17: trixie, 18: sid) the server of a debootstrap root under
+# ~/.cache/tenancy/roots, made on first use (scripts/pg-root.sh, docs/decisions/0001-server-matrix.md).
+PG ?=
+ifneq ($(strip $(PG)),)
+ifneq ($(wildcard /usr/lib/postgresql/$(PG)/bin/pg_config),)
+override PG_CONFIG := /usr/lib/postgresql/$(PG)/bin/pg_config
+else
+override PG_CONFIG := $(shell scripts/pg-root.sh $(PG) --bin)/pg_config
+ifeq ($(wildcard $(PG_CONFIG)),)
+$(error no PostgreSQL $(PG): scripts/pg-root.sh $(PG) failed (see its messages above))
+endif
+export TENANCY_PG := $(PG)
+endif
+export PG_CONFIG
+endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

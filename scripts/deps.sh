@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what tenancy's build, tests, demo and benchmark need, and nothing that is already there:
-#   - the distribution's PostgreSQL (server, dev headers, PL/Python 3, pgTAP, pg_prove, PgBouncer) and
-#     the two Python packages the extension uses inside the server: python3-cryptography (identity-token
-#     signatures) and python3-idna (IDNA 2008 host names)
+#   - the distribution's PostgreSQL (server, dev headers, PL/Python 3, pgTAP, pg_prove, PgBouncer)
+#   - the server's Python packages (cryptography, idna: the distribution's, SPEC §0)
+#   - debootstrap, for the servers of other majors (make test PG=17|18: scripts/pg-root.sh)
 #   - the pinned Python tools (requirements-dev.txt) in the project-local virtualenv .venv
 #   - the npm packages of pg-tenancy (clients/node) and the Node.js examples (when Node.js is present)
 # Idempotent and quick on a machine that has everything.
@@ -28,7 +28,7 @@ if command -v apt-get >/dev/null; then
     PGV=$(detect_major)
     for p in "postgresql-$PGV" "postgresql-server-dev-$PGV" "postgresql-plpython3-$PGV" \
              "postgresql-$PGV-pgtap" libtap-parser-sourcehandler-pgtap-perl pgbouncer \
-             postgresql-contrib python3-venv python3-cryptography python3-idna make gcc; do
+             postgresql-contrib python3-cryptography python3-idna debootstrap python3-venv make gcc; do
         need_pkg "$p"
     done
     if [ "${#apt_needed[@]}" -gt 0 ]; then

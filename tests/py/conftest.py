@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # plpython/ is a package: tests import it as plpython
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from standby import NoStandby, Standby, streaming_standby  # noqa: E402
 from tenancy_testlib import Tree, connect, seed_tree  # noqa: E402
 
 
@@ -106,3 +107,13 @@ def log_offset() -> int:
             "the server log is not readable here (TENANCY_TEST_LOG unset): audit lines cannot be asserted"
         )
     return Path(path).stat().st_size
+
+
+@pytest.fixture(scope="session")
+def standby(server_dsn: str) -> Iterator[Standby]:
+    """A streaming hot standby of the throwaway primary (tests/py/standby.py), made on first use."""
+    try:
+        with streaming_standby(server_dsn) as replica:
+            yield replica
+    except NoStandby as exc:
+        pytest.skip(str(exc))

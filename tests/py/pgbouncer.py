@@ -17,6 +17,7 @@ import pwd
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -61,6 +62,16 @@ def server_address(dsn: str) -> tuple[str, int]:
     if not host.startswith("/") and host != "127.0.0.1":
         pytest.skip(f"the server is at {host!r}: PgBouncer and the examples are only run against 127.0.0.1")
     return host, port
+
+
+def _traversable(directory: str, uid: int, gid: int) -> bool:
+    """Whether the user uid (group gid) may pass through ``directory`` and every directory above it."""
+    for d in [Path(directory), *Path(directory).parents]:
+        st = d.stat()
+        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        if uid != 0 and not st.st_mode & bit:
+            return False
+    return True
 
 
 def url(dsn: str) -> str:
@@ -188,6 +199,12 @@ def run_pgbouncer(
         pytest.skip("PgBouncer is not installed (scripts/deps.sh installs the Debian package `pgbouncer`)")
     server = server_address(server_dsn)
     as_postgres = os.getuid() == 0
+    if as_postgres and server[0].startswith("/"):
+        pw = pwd.getpwnam("postgres")
+        if not _traversable(server[0], pw.pw_uid, pw.pw_gid):
+            # the socket of a server in a root under ~/.cache (make test PG=17): PgBouncer, run as
+            # postgres, cannot pass /root; the throwaway cluster listens on 127.0.0.1 too
+            server = ("127.0.0.1", server[1])
     workdir = Path(tempfile.mkdtemp(prefix="tenancy-pgbouncer."))
     try:
         admin_password = secrets.token_hex(8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -45,6 +46,30 @@ def dump_and_restore(server_dsn: str, src: str, dst: str, dump: Path) -> subproc
 
 def connect(dsn: str, **kwargs: object) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True, **kwargs)  # type: ignore[arg-type]
+
+
+# --- what differs between the supported majors (15, 17, 18) ---------------------------------------
+
+
+def parallel_setting(conn: psycopg.Connection) -> str:
+    """The setting that forces a Gather on every plan: force_parallel_mode until 15, renamed
+    debug_parallel_query in 16."""
+    return "force_parallel_mode" if conn.info.server_version < 160000 else "debug_parallel_query"
+
+
+def force_parallel(conn: psycopg.Connection) -> None:
+    """Plans with a Gather from now on, in this session (the setting of the server's major)."""
+    conn.execute(f"set {parallel_setting(conn)} = on")
+
+
+# How EXPLAIN names an InitPlan's output in a condition: $0 until 16, (InitPlan 1).col1 from 17.
+INITPLAN_OUTPUT = r"(\$\d+|\(InitPlan \d+\)\.col\d+)"
+
+
+def has_initplan_equality(plan: str, column: str) -> bool:
+    """Whether the EXPLAIN text ``plan`` compares ``column`` with an InitPlan's output
+    (``(tenant_id = $0)`` on 15, ``(tenant_id = (InitPlan 1).col1)`` on 17 and 18)."""
+    return re.search(rf"\({re.escape(column)} = {INITPLAN_OUTPUT}\)", plan) is not None
 
 
 @dataclass(frozen=True)

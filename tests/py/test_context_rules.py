@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from tenancy_testlib import Tree, audit_lines, connect
+from tenancy_testlib import Tree, audit_lines, connect, force_parallel
 
 
 def test_local_token_dies_with_its_transaction(app_dsn: str, tree: Tree) -> None:
@@ -86,7 +86,7 @@ def test_suspension_seen_at_once_even_in_repeatable_read(app_dsn: str, tenancy_d
 
 def test_forged_token_under_parallel_mode_leaves_the_backend_usable(app_dsn: str, tree: Tree) -> None:
     with connect(app_dsn) as conn:
-        conn.execute("set force_parallel_mode = on")
+        force_parallel(conn)
         conn.execute("select set_config('tenancy.ctx', %s, false)", ["f" * 32])
         assert conn.execute("select count(*) from tenancy.tenants").fetchone()[0] == 0
         assert str(conn.execute("select tenancy.set_tenant(%s)", [tree.acme]).fetchone()[0]) == tree.acme
