@@ -29,13 +29,15 @@ $roles$;
 -- a log line survives the caller's rollback. PUBLIC may call it (the policies' forged-value path
 -- runs as whoever queries); a caller can name only a role it can act as (tenancy's SECURITY DEFINER
 -- functions, run by a superuser owner, name their caller), so no line speaks for another role.
+-- STABLE: it writes nothing to the database, so it also runs inside a parallel-mode statement (a
+-- VOLATILE function's statements would need a new command there, which PostgreSQL refuses).
 --@grant public
 create or replace function tenancy._audit(
     p_event text, p_asked text, p_reason text, p_sqlstate text, p_role name default current_user
 )
 returns void
 language plpgsql
-volatile
+stable
 parallel restricted
 set search_path = pg_catalog, pg_temp
 as $fn$

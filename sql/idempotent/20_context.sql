@@ -7,19 +7,26 @@
 -- The plan shape of customer contexts is carried by the search_path: set_tenant puts the schema
 -- tenancy_customer (empty; sql/incremental/007_context_v3.sql) last on the path of a customer
 -- context and takes it off for any other, so PostgreSQL's plan cache, which re-plans a cached
--- statement when the search_path differs, never reuses a plan across shapes; the policies' shaped
--- branch is folded at plan time from this function. IMMUTABLE on purpose (it reads the search_path,
--- as name resolution does, and is planned again with it); the verifiers check at run time that the
--- context fits the shape the plan was made for.
+-- statement when the search_path differs, never reuses a customer plan under a path without the
+-- mark; the policies' shaped branch is folded at plan time from this function. A statement planned
+-- while the mark is there but the context in force is not a customer's (a session value set again
+-- by hand) gets the plan valid for every context, so the shape follows the setting in force for
+-- every new plan; a customer plan cached before refuses any other tier at run time (TN007).
+-- IMMUTABLE on purpose (docs/decisions/0003-plan-shapes-on-the-search-path.md).
 --@grant public
 create or replace function tenancy._plan_shape()
 returns integer
 language plpgsql
 immutable
-parallel safe
+parallel restricted
 as $fn$
 begin
-    return case when 'tenancy_customer' = any(pg_catalog.current_schemas(false)) then 2 end;
+    if 'tenancy_customer' = any(pg_catalog.current_schemas(false))
+       and (tenancy._ctx(pg_catalog.current_setting('tenancy.ctx', true),
+                         pg_catalog.date_part('epoch', pg_catalog.now()))).tier = 2 then
+        return 2;
+    end if;
+    return null;
 end
 $fn$;
 

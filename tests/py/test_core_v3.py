@@ -54,7 +54,7 @@ def test_verifiers_are_restricted_so_scans_may_still_run_in_parallel(tenancy_db:
         "_ctx_customer": "r",
         "_ctx_forged": "r",
         "_ctx_forged_audit": "r",
-        "_plan_shape": "s",
+        "_plan_shape": "r",
     }
 
 

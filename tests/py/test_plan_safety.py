@@ -179,19 +179,25 @@ def test_a_partner_cursor_answers_for_the_context_of_its_first_read(
         conn.execute("rollback")
 
 
-def test_a_search_path_naming_the_customer_mark_by_hand_is_refused(
-    orders: str, tree: Tree, app_dsn: str
-) -> None:
-    """The plan shape follows the search_path: a partner context under a path that names
-    tenancy_customer (typed by hand) gets customer-shaped plans, which refuse it (TN007), never
-    another tenant's rows and never silently none."""
+def test_the_shape_follows_the_setting_in_force(orders: str, tree: Tree, app_dsn: str) -> None:
+    """The plan shape follows the context in force when a statement is planned: the session's own
+    partner value set again by hand while the customer mark is still on the search_path gets plans
+    valid for it; a customer plan cached before refuses it (TN007), never another tenant's rows."""
     with connect(app_dsn) as conn:
         enter(conn, tree, "brandsyncup")
-        conn.execute("set search_path = public, tenancy_customer")
+        captured = conn.execute("select current_setting('tenancy.ctx')").fetchone()[0]
+        enter(conn, tree, "acme")
+        conn.execute(f"prepare q as {LIST}")
+        conn.execute("set plan_cache_mode = force_generic_plan")
+        assert {str(r[0]) for r in conn.execute("execute q")} == expected(tree, "acme")
+        conn.execute("select set_config('tenancy.ctx', %s, false)", [captured])
+        assert {str(r[0]) for r in conn.execute(LIST)} == expected(tree, "brandsyncup")
         with pytest.raises(psycopg.Error) as err:
-            conn.execute(LIST).fetchall()
+            conn.execute("execute q").fetchall()
         assert err.value.sqlstate == "TN007"
-        conn.execute("reset search_path")
+        # a mark typed by hand under a partner context: new plans are valid for it as well
+        conn.execute("select tenancy.set_tenant(%s)", [tree.brandsyncup])
+        conn.execute("set search_path = public, tenancy_customer")
         assert {str(r[0]) for r in conn.execute(LIST)} == expected(tree, "brandsyncup")
 
 

@@ -75,7 +75,9 @@ class Health:
                 [self.migs, self.tables, self.fleet.shared_schema, prefix],
             )
         ]
-        for sev, obj, problem, _hint in conn.execute("select severity, object, problem, hint from tenancy.check()"):
+        for sev, obj, problem, _hint in conn.execute(
+            "select severity, object, problem, hint from tenancy.check()"
+        ):
             if problem.startswith(OWN_ROLE) or sev == "info":
                 continue
             out.append(finding(sev, database, None, None, obj, f"check(): {problem}"))
