@@ -44,11 +44,6 @@ SESSION_KEEP = 256  # session tokens kept restorable (a rollback may put an olde
 #   xact    float, the start of the transaction that took it (epoch seconds), for a local one
 TENANT, TIER, VISIBLE, LOCAL, XACT = range(5)
 
-STALE_HINT = (
-    "Run the statement again: it is planned anew. A cursor opened under another context must be reopened; "
-    "a search_path that names tenancy_customer by hand must not be used for other contexts."
-)
-
 
 class Registry:
     """The contexts this backend minted, by token."""

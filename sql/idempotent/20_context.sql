@@ -129,9 +129,8 @@ return e[1] == 0
 $fn$;
 
 -- The verifier of a customer-shaped plan (an equality on the tenant column): the tenant of a
--- tier-2 context; null without a context and for tier 0 (whose rows come through the platform
--- policies) and when forged; a tier-1 context is refused (TN007), never answered with no rows: the
--- plan was made for another shape (a cursor opened before the context changed).
+-- tier-2 context; null for anything else (no context, tier 0, whose rows come through the platform
+-- policies, a partner, or a forged value), which the policy then hands to _ctx_customer_else.
 --@grant public
 create or replace function tenancy._ctx_customer(p_token text, p_xact double precision)
 returns uuid
@@ -144,17 +143,39 @@ if not p_token:
     return None
 reg = None if T is None else T.gd.get("tenancy.ctx")
 e = None if reg is None else reg.entries.get(p_token)
-if e is None or (e[3] and e[4] != p_xact) or e[1] == 0:
+if e is None or (e[3] and e[4] != p_xact) or e[1] != 2:
     return None
-if e[1] == 2:
-    return e[0]
-plpy.error(
-    f"this statement's plan was made for a tier-2 context and cannot run under the tier-{e[1]} context of tenant "
-    f"{e[0]}",
-    hint="Run the statement again: it is planned anew. A cursor opened under another context must be reopened; "
-    "a search_path that names tenancy_customer by hand must not be used for other contexts.",
-    sqlstate="TN007",
-)
+return e[0]
+$fn$;
+
+-- What a customer-shaped plan does when its verifier found no customer: zero rows without a context
+-- and for tier 0; the audit line for a forged value; and for a partner's context a refusal (TN007),
+-- never an answer of no rows: the plan was made for another context (a cursor opened before).
+--@grant public
+create or replace function tenancy._ctx_customer_else(p_token text, p_xact double precision)
+returns uuid
+language plpgsql
+stable
+parallel restricted
+as $fn$
+declare
+    v_ctx tenancy._context;
+begin
+    if coalesce(p_token, '') = '' then
+        return null;
+    end if;
+    v_ctx := tenancy._ctx(p_token, p_xact);
+    if v_ctx is null then
+        perform tenancy._ctx_forged_audit(p_token, p_xact);
+    elsif v_ctx.tier = 1 then
+        raise exception 'this statement''s plan was made for a customer (tier-2) context and cannot run under the '
+            'tier-1 context of tenant %', v_ctx.tenant
+            using errcode = 'TN007',
+            hint = 'Run the statement again: it is planned anew. A cursor opened under another context must be '
+                'reopened.';
+    end if;
+    return null;
+end
 $fn$;
 
 -- Whether a value in tenancy.ctx is forged (not a context in force in this session).

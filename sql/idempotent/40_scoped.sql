@@ -83,7 +83,7 @@ begin
         v_forged := pg_catalog.format('tenancy._ctx_forged_audit(%s)', v_args);
         v_vis := pg_catalog.format(
             'case tenancy._plan_shape() when 2 then %1$s = (select coalesce(tenancy._ctx_customer(%2$s), '
-            'case when %3$s then null::uuid end)) '
+            'tenancy._ctx_customer_else(%2$s))) '
             'else %1$s = any((select coalesce(tenancy._ctx_visible(%2$s), case when %3$s then null end))::uuid[]) end',
             v_col, v_args, v_forged
         );

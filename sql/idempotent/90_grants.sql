@@ -72,9 +72,6 @@ comment on function tenancy.grant_platform(regrole) is
 -- names be looked up: PUBLIC can execute the policy helpers above and nothing that sets a context.
 grant usage on schema tenancy to public;
 
--- set_tenant reads the tenants' version counter (a number, nothing else)
-grant select on sequence tenancy._tenants_version to public;
-
 -- What tenancy_app may read: the extension's tables, under the row-level security above (granted
 -- only where missing: see the note on initial privileges at the end).
 do $tables$

@@ -16,6 +16,8 @@ drop function if exists tenancy._plan_partner();
 drop function if exists tenancy._plan_visible();
 drop function if exists tenancy._policy_tenant();
 drop function if exists tenancy._audit(text, text, text, text);
+-- the tenants' version counter the version file was keyed by (0.1.0's and 0.2.0-dev's caches)
+drop sequence if exists tenancy._tenants_version;
 
 -- The plan-shape marker: an empty schema that set_tenant puts last on the search_path of a customer
 -- context (sql/idempotent/20_context.sql). It holds nothing and nobody may create anything in it;

@@ -43,7 +43,8 @@ def test_verifiers_are_restricted_so_scans_may_still_run_in_parallel(tenancy_db:
             conn.execute(
                 "select p.proname, p.proparallel from pg_proc p"
                 " where p.pronamespace = 'tenancy'::regnamespace"
-                " and p.proname in ('_ctx', '_ctx_visible', '_ctx_root', '_ctx_customer', '_ctx_forged',"
+                " and p.proname in ('_ctx', '_ctx_visible', '_ctx_root', '_ctx_customer',"
+                " '_ctx_customer_else', '_ctx_forged',"
                 " '_ctx_forged_audit', '_plan_shape')"
             ).fetchall()
         )
@@ -52,6 +53,7 @@ def test_verifiers_are_restricted_so_scans_may_still_run_in_parallel(tenancy_db:
         "_ctx_visible": "r",
         "_ctx_root": "r",
         "_ctx_customer": "r",
+        "_ctx_customer_else": "r",
         "_ctx_forged": "r",
         "_ctx_forged_audit": "r",
         "_plan_shape": "r",

@@ -155,6 +155,10 @@ def test_a_customer_cursor_run_under_a_partner_context_is_refused(
         with pytest.raises(psycopg.Error) as err:
             conn.execute("fetch all from c")
         assert err.value.sqlstate == "TN007"
+        assert err.value.diag.message_primary == (
+            "this statement's plan was made for a customer (tier-2) context and cannot run under the "
+            f"tier-1 context of tenant {tree.brandsyncup}"
+        )
         assert err.value.diag.message_hint and "cursor" in err.value.diag.message_hint
         conn.execute("rollback")
 
