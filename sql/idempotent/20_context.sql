@@ -50,7 +50,8 @@ begin
 end
 $fn$;
 
--- Put the search_path in the shape of the context just set (only where it changes).
+-- Put the search_path in the shape of the context just set (only where it changes: a plain string
+-- test first, the rewrite only when the mark must be added or taken off).
 --@grant app
 create or replace function tenancy._set_shape(p_customer boolean, p_local boolean)
 returns void
@@ -59,8 +60,13 @@ volatile
 as $fn$
 declare
     v_now text := pg_catalog.current_setting('search_path');
-    v_want text := tenancy._shape_path(v_now, p_customer);
+    v_has boolean := pg_catalog.strpos(v_now, 'tenancy_customer') > 0;
+    v_want text;
 begin
+    if p_customer = v_has and (not v_has or pg_catalog.right(v_now, 16) = 'tenancy_customer') then
+        return;
+    end if;
+    v_want := tenancy._shape_path(v_now, p_customer);
     if v_want is distinct from v_now then
         v_now := pg_catalog.set_config('search_path', v_want, p_local);
     end if;
@@ -266,9 +272,11 @@ declare
     v_bypass boolean;
     v_token text;
     v_snap pg_catalog.pg_snapshot;
-    v_asked text := pg_catalog.format('%s(%s, local => %s)', p_via, coalesce(p_tenant::text, 'NULL'),
-        case when p_local then 'true' else 'false' end);
+    v_asked text;
 begin
+    -- what the audit line says was asked (formatted here once; a few microseconds)
+    v_asked := p_via || '(' || coalesce(p_tenant::text, 'NULL') || ', local => '
+        || case when p_local then 'true' else 'false' end || ')';
     -- p_user is asked for the role checks only where the login could act as it (set role): a
     -- SECURITY DEFINER function that calls set_tenant does not lend the login its owner's roles,
     -- and a direct call naming another role is answered for the login itself
