@@ -134,10 +134,19 @@ def profile_provision(fleet: Fleet, tenant: str, migs: list[P.Migration]) -> lis
     return sorted(((sum(v), len(v), k) for k, v in spent.items()), reverse=True)
 
 
-def profile_check(dsn: str) -> list[tuple[float, str]]:
+def backend_cpu(pid: int) -> float:
+    """CPU seconds one server process has used (0 where /proc cannot tell)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile_check(dsn: str) -> list[tuple[float, float, str]]:
     """check() in a fresh connection, each of its RETURN QUERY sections timed: a copy of its body in
-    pg_temp with a NOTICE before each section (nothing is left behind). (seconds, section), most
-    expensive first."""
+    pg_temp with a NOTICE before each section (nothing is left behind). (wall seconds, the backend's
+    CPU seconds, section), most CPU first."""
     import re
 
     with psycopg.connect(dsn, autocommit=True) as c:
@@ -156,39 +165,51 @@ def profile_check(dsn: str) -> list[tuple[float, str]]:
         "raise notice 'tenancy-profile end %', clock_timestamp(); end $function$",
         body,
     )
-    stamps: list[tuple[str, float]] = []
+    stamps: list[tuple[str, float, float]] = []
     with psycopg.connect(dsn, autocommit=True) as c:
+        pid = c.info.backend_pid
         c.add_notice_handler(
             lambda d: (
-                stamps.append((d.message_primary.split()[1], time.perf_counter()))
+                stamps.append((d.message_primary.split()[1], time.perf_counter(), backend_cpu(pid)))
                 if d.message_primary and d.message_primary.startswith("tenancy-profile")
                 else None
             )
         )
         c.execute(body)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), backend_cpu(pid)
         c.execute("select count(*) from pg_temp.check_profiled()").fetchone()
-        total = time.perf_counter() - t0
-    out = [(b[1] - a[1], labels[int(a[0])]) for a, b in itertools.pairwise(stamps)]
-    out.append((total - sum(d for d, _ in out), "(before the first section: the catalog arrays)"))
-    return sorted(out, reverse=True)
+        total, total_cpu = time.perf_counter() - t0, backend_cpu(pid) - c0
+    out = [(b[1] - a[1], b[2] - a[2], labels[int(a[0])]) for a, b in itertools.pairwise(stamps)]
+    out.append(
+        (
+            total - sum(w for w, _c, _ in out),
+            total_cpu - sum(c for _w, c, _ in out),
+            "(before the first section, and the rows' way back)",
+        )
+    )
+    return sorted(out, key=lambda x: x[1], reverse=True)
 
 
-def profile_health(dsn: str, mdir: Path) -> list[tuple[float, str]]:
-    """What `tenancy health --migrations DIR` spends in the control database, piece by piece."""
+def profile_health(dsn: str, mdir: Path) -> list[tuple[float, float, str]]:
+    """What `tenancy health --migrations DIR` spends in the control database, piece by piece: (wall
+    seconds, CPU seconds of the backend or of the command, part)."""
     from tenancy.fleet.health import SHARED_TABLES
     from tenancy.fleet.privileges import ACLS
 
     migs = json.dumps([m.as_json() for m in P.discover(mdir)])
-    parts: list[tuple[float, str]] = []
+    parts: list[tuple[float, float, str]] = []
 
-    def timed(label: str, fn: object) -> None:
+    def timed(label: str, pid: int | None, fn: object) -> None:
         t0 = time.perf_counter()
+        c0 = backend_cpu(pid) if pid else resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
         fn()  # type: ignore[operator]
-        parts.append((time.perf_counter() - t0, label))
+        c1 = backend_cpu(pid) if pid else resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        parts.append((time.perf_counter() - t0, c1 - c0, label))
 
     timed(
-        "a fresh `tenancy` process that does nothing (`tenancy --help`)", lambda: tenancy_cmd(dsn, "--help")
+        "a fresh `tenancy` process that does nothing (`tenancy --help`)",
+        None,
+        lambda: tenancy_cmd(dsn, "--help"),
     )
     with psycopg.connect(dsn, autocommit=True) as c:
         tables = [r[0] for r in c.execute(SHARED_TABLES, ["public"])]
@@ -197,20 +218,23 @@ def profile_health(dsn: str, mdir: Path) -> list[tuple[float, str]]:
         ]
         timed(
             "placement_health(migrations, tables, ...)",
+            c.info.backend_pid,
             lambda: c.execute(
                 "select count(*) from tenancy.placement_health(%s, %s)", [migs, tables]
             ).fetchone(),
         )
         timed(
             f"privileges of {len(schemas) + 1} schemas (one query)",
+            c.info.backend_pid,
             lambda: c.execute(ACLS, {"schemas": ["public", *schemas]}).fetchall(),
         )
     with psycopg.connect(dsn, autocommit=True) as c:
         timed(
             "check(), in a fresh connection",
+            c.info.backend_pid,
             lambda: c.execute("select count(*) from tenancy.check()").fetchone(),
         )
-    return sorted(parts, reverse=True)
+    return sorted(parts, key=lambda x: x[1], reverse=True)
 
 
 def main() -> int:
@@ -367,13 +391,13 @@ def main() -> int:
     for d, calls, what in profile[:8]:
         print(f"| `{what}` | {calls} | {d:.3f} |")
     print("\nwhere `tenancy health --migrations DIR` spends its time (the control database):\n")
-    print("| part | seconds |\n| --- | --- |")
-    for d, what in profile_health(dsn, mdir):
-        print(f"| {what} | {d:.3f} |")
-    print("\nthe sections of check() (2 fresh connections' worth of catalog reads included in the first):\n")
-    print("| section of check() | seconds |\n| --- | --- |")
-    for d, what in profile_check(dsn)[:8]:
-        print(f"| `{what}` | {d:.3f} |")
+    print("| part | wall seconds | CPU seconds |\n| --- | --- | --- |")
+    for wall, cpu, what in profile_health(dsn, mdir):
+        print(f"| {what} | {wall:.3f} | {cpu:.2f} |")
+    print("\nthe sections of check(), in a fresh connection (the backend's CPU):\n")
+    print("| section of check() | wall seconds | CPU seconds |\n| --- | --- | --- |")
+    for wall, cpu, what in profile_check(dsn)[:8]:
+        print(f"| `{what}` | {wall:.3f} | {cpu:.2f} |")
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 CPUs here)")
     if rc0 or rc1 or rc2:
         print(out0[-2000:], out1[-2000:], out2[-2000:])
