@@ -108,18 +108,19 @@ begin
                     'the generated policies'' expressions could not be compared: ' || sqlerrm;
                 return;
         end;
-        -- every member of the kind and its partitions, against the expected text with its own name
+        -- every member of the kind and its partitions, against the expected text with its own name.
+        -- Deparsed through one relation per set of column names (pg_get_expr uses the relation for its
+        -- column names only: a single relation is never named in the text), so that a backend does
+        -- not build a relcache entry for every registered table just to deparse its policies.
         return query
-        select x.rel, x.polname::text,
-            pg_catalog.concat_ws(' and ',
-                case when x.qual is distinct from x.want_qual then 'USING' end,
-                case when x.chk is distinct from x.want_chk then 'WITH CHECK' end)
-        from (
-            select t.rel, p.polname,
-                pg_catalog.pg_get_expr(p.polqual, p.polrelid) as qual,
-                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) as chk,
-                pg_catalog.replace(e.qual, v_kind.rep_lit, m.lit) as want_qual,
-                pg_catalog.replace(e.chk, v_kind.rep_lit, m.lit) as want_chk
+        with rels as materialized (
+            select t.rel, m.lit,
+                (
+                    select pg_catalog.string_agg(case when a.attisdropped then '' else a.attname::text end, ','
+                        order by a.attnum)
+                    from pg_catalog.pg_attribute a
+                    where a.attrelid = t.rel and a.attnum > 0
+                ) as cols
             from rows from (pg_catalog.unnest(v_kind.members), pg_catalog.unnest(v_kind.lits)) m (relid, lit)
             cross join lateral (
                 select m.relid::regclass as rel
@@ -129,7 +130,22 @@ begin
                 cross join lateral pg_catalog.pg_partition_tree(c.oid) pt
                 where c.oid = m.relid and c.relkind = 'p' and pt.relid <> c.oid
             ) t
-            join pg_catalog.pg_policy p on p.polrelid = t.rel
+        ), via as materialized (
+            select r.cols, pg_catalog.min(r.rel::oid)::regclass as rel from rels r group by r.cols
+        )
+        select x.rel, x.polname::text,
+            pg_catalog.concat_ws(' and ',
+                case when x.qual is distinct from x.want_qual then 'USING' end,
+                case when x.chk is distinct from x.want_chk then 'WITH CHECK' end)
+        from (
+            select r.rel, p.polname,
+                pg_catalog.pg_get_expr(p.polqual, v.rel) as qual,
+                pg_catalog.pg_get_expr(p.polwithcheck, v.rel) as chk,
+                pg_catalog.replace(e.qual, v_kind.rep_lit, r.lit) as want_qual,
+                pg_catalog.replace(e.chk, v_kind.rep_lit, r.lit) as want_chk
+            from rels r
+            join via v on v.cols = r.cols
+            join pg_catalog.pg_policy p on p.polrelid = r.rel
             join rows from (pg_catalog.unnest(v_names), pg_catalog.unnest(v_quals), pg_catalog.unnest(v_checks))
                 e (polname, qual, chk) on e.polname = p.polname
         ) x

@@ -1,6 +1,7 @@
 """check()'s comparison of the generated policies' expressions, made once per kind of table (issue 23):
 tables whose generated definitions differ only by their own name share one temporary copy, and each
-member is still compared with ITS expected text. An edit of any member (not only the kind's first),
+member is still compared with ITS expected text (its policies deparsed through a relation with the
+same column names). An edit of any member (not only the kind's first),
 an edit that names another table of the kind, and an edit of a partition are reported; tables with
 awkward names and tables of other kinds are not reported by mistake."""
 
@@ -40,6 +41,13 @@ def dba(server_dsn: str) -> Iterator[str]:
         conn.execute("""select tenancy.register_table('s2."it''s"')""")
         conn.execute("""create table s2."back\\slash" (tenant_id uuid)""")
         conn.execute("""select tenancy.register_table('s2."back\\slash"')""")
+        # the same kind with other column layouts: the tenant column elsewhere, a dropped column
+        # before it (deparsed through a relation with the same column names, never another layout)
+        conn.execute("create table s1.swapped (tenant_id uuid not null, id serial, body text)")
+        conn.execute("select tenancy.register_table('s1.swapped')")
+        conn.execute("create table s2.dropped (x int, tenant_id uuid not null, body text)")
+        conn.execute("alter table s2.dropped drop column x")
+        conn.execute("select tenancy.register_table('s2.dropped')")
         # a partitioned table: its partitions carry the root's policies
         conn.execute(
             "create table s3.events (tenant_id uuid not null, at date not null) partition by range (at)"
@@ -95,6 +103,12 @@ def test_a_clean_fleet_of_kinds_has_no_finding(dba: str) -> None:
             "tenancy_update",
             "alter policy tenancy_update on s1.owned_by using (org is not null)",
         ),
+        (
+            "s2.dropped",
+            "tenancy_select",
+            "alter policy tenancy_select on s2.dropped using (body is not null)",
+        ),
+        ("s1.swapped", "tenancy_delete", "alter policy tenancy_delete on s1.swapped using (id > 0)"),
         (
             's2."it\'s"',
             "tenancy_platform_select",
