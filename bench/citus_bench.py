@@ -1,9 +1,9 @@
 """A customer's routed point and list queries on a Citus cluster, tenancy against the hand-written query.
 
-Usage (docs/citus.md): eval "$(/work/citus-lab/cluster.sh env)"; .venv/bin/python bench/citus_bench.py
-[--tenants 200] [--rows 500] [--rounds 2000]. Needs TENANCY_CITUS_COORDINATOR (a superuser DSN) and
-tenancy installed with its cluster key (citus_distribute_key). It builds a table distributed by
-tenant in its own schema, then times, interleaved round by round over random tenants:
+Usage (docs/citus.md): .venv/bin/python bench/citus_bench.py [--tenants 200] [--rows 500] [--rounds 2000].
+Needs TENANCY_CITUS_COORDINATOR (a superuser DSN) and tenancy installed with its cluster key
+(citus_distribute_key). It builds a table distributed by tenant in its own schema, then times,
+interleaved round by round over random tenants:
 
 * tenancy: as an application login (grant_app, under RLS): BEGIN; set_tenant($t, local => true);
   the query with `tenant_id = $t` (so Citus routes it to one shard); COMMIT;
@@ -48,7 +48,6 @@ def main() -> int:
     table = f"{schema}.items"
     su = psycopg.connect(coord, autocommit=True)
     su.execute("set client_min_messages = warning")
-    su.execute("set citus.enable_unsafe_triggers = on")  # the TRUNCATE guard trigger (docs/citus.md)
     root = su.execute("select id from tenancy.tenants where parent_id is null").fetchone()
     root_id = (
         root[0]

@@ -39,7 +39,9 @@ LAST_KEY = "tenancy.citus.last"
 BOUND_KEY = "tenancy.citus.bound"
 REFUSED_KEY = "tenancy.citus.refused"
 KEY_KEY = "tenancy.citus.key"
+OWN_GPID_KEY = "tenancy.citus.own_gpid"
 MAX_BOUND = 10000
+MAX_ISSUED = 256
 SKEW_MS = 60_000  # clocks of coordinator and workers may differ by this much
 
 
@@ -160,8 +162,16 @@ def bind(gd: dict[str, Any], value: str, txn: object | None) -> None:
 
 
 def issued(gd: dict[str, Any], value: str, txn_now: float, signed: Signed) -> None:
-    """Remember what this backend signed, and for which transaction (its now())."""
-    gd[ISSUED_KEY] = (value, txn_now, signed)
+    """Remember what this backend signed in this transaction (its now()), and its own global pid.
+
+    Every value of the transaction is kept, not only the latest: ``ROLLBACK TO SAVEPOINT`` puts an
+    earlier one back into the setting (on the workers too, where Citus mirrors the savepoint).
+    """
+    mine = gd.get(ISSUED_KEY)
+    if mine is None or mine[0] != txn_now or len(mine[1]) >= MAX_ISSUED:
+        mine = gd[ISSUED_KEY] = (txn_now, {})
+    mine[1][value] = signed
+    gd[OWN_GPID_KEY] = signed.gpid
     gd.pop(LAST_KEY, None)
 
 
@@ -192,13 +202,17 @@ def current(
     result: Signed | None
     mine = gd.get(ISSUED_KEY)
     try:
-        if mine is not None and mine[0] == value:
-            if mine[1] != txn_now:
+        if mine is not None and value in mine[1]:
+            if mine[0] != txn_now:
                 raise Refused("replayed in a later transaction of the session that signed it")
-            result = mine[2]
+            result = mine[1][value]
         else:
             key, gpid, txn = env()
             result = check(key, value, int(txn_now * 1000), gpid, reload_key)
+            # a value of this very session that it no longer holds (an earlier transaction, or one
+            # reset_tenant forgot), presented with an application_name that names this session
+            if result.gpid == gd.get(OWN_GPID_KEY):
+                raise Refused("replayed: signed by this session for a context it no longer holds")
             bind(gd, value, txn)
     except Refused as refusal:
         result = None

@@ -345,7 +345,8 @@ $fn$;
 comment on function tenancy.register_table(regclass, name, text, boolean) is
 'Make a table tenant-scoped (idempotent): enable and force row-level security, generate its policies, default '
 'the tenant column to the current tenant, index the tenant column, refuse TRUNCATE outside a tier-0 context or '
-'the owner (a trigger), and do the same on every partition. Refuses (22023) a missing or non-uuid column, a view '
+'the owner (a trigger; where Citus is installed, TRUNCATE revoked from every role but the owner instead), and do '
+'the same on every partition. Refuses (22023) a missing or non-uuid column, a view '
 'or a foreign table, and (TN006) a table or partition that has permissive policies of its own.';
 
 create or replace function tenancy.unregister_table(tbl regclass)

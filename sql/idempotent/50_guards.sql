@@ -144,7 +144,13 @@ begin
 end
 $fn$;
 
--- The guard trigger of one relation (from _apply: created again by every register and refresh).
+-- The TRUNCATE guard of one relation (from _apply: made again by every register and refresh).
+-- Without Citus: the trigger tenancy_truncate_guard. Where Citus is installed, no trigger (Citus
+-- refuses triggers on distributed tables, and create_distributed_table refuses a table that has
+-- one, unless the DBA turns on citus.enable_unsafe_triggers): TRUNCATE is kept to the table's owner
+-- by its privilege instead. Every grant of TRUNCATE to another role is revoked here, the GRANT guard
+-- (tenancy._guard_grant) refuses a new one, and check() reports one that got past both
+-- (docs/decisions/0005-truncate-on-citus.md).
 create or replace function tenancy._install_truncate_guard(p_rel regclass)
 returns void
 language plpgsql
@@ -152,8 +158,69 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $fn$
 begin
-    execute pg_catalog.format('create or replace trigger tenancy_truncate_guard before truncate on %s '
-        'for each statement execute function tenancy._guard_truncate()', p_rel);
+    if not tenancy._citus_on() then
+        execute pg_catalog.format('create or replace trigger tenancy_truncate_guard before truncate on %s '
+            'for each statement execute function tenancy._guard_truncate()', p_rel);
+        return;
+    end if;
+    -- a trigger left by an earlier version (or from before create extension citus)
+    perform tenancy._drop_truncate_trigger(p_rel);
+    perform tenancy._revoke_truncate(p_rel);
+end
+$fn$;
+
+-- Drop tenancy_truncate_guard where it exists. On a distributed table Citus refuses even DROP
+-- TRIGGER unless citus.enable_unsafe_triggers is on, so it is turned on for this one statement and
+-- put back: removing a trigger is not what the setting warns about (triggers that fire on shards).
+create or replace function tenancy._drop_truncate_trigger(p_rel regclass)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_was text;
+begin
+    if not exists (
+        select from pg_catalog.pg_trigger t where t.tgrelid = p_rel and t.tgname = 'tenancy_truncate_guard'
+    ) then
+        return;
+    end if;
+    v_was := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
+    if v_was is not null then
+        perform pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    end if;
+    execute pg_catalog.format('drop trigger tenancy_truncate_guard on %s', p_rel);
+    if v_was is not null then
+        perform pg_catalog.set_config('citus.enable_unsafe_triggers', v_was, true);
+    end if;
+end
+$fn$;
+
+-- Revoke TRUNCATE on one relation from every role that does not own it (PUBLIC included), with the
+-- grants that depend on it (CASCADE), and say so. Citus propagates the REVOKE to the shards and
+-- the workers; a table distributed later takes its privileges along.
+create or replace function tenancy._revoke_truncate(p_rel regclass)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_roles text;
+begin
+    select pg_catalog.string_agg(distinct case when a.grantee = 0 then 'public'
+        else pg_catalog.quote_ident(r.rolname) end, ', ') into v_roles
+    from pg_catalog.pg_class c
+    cross join lateral pg_catalog.aclexplode(c.relacl) a
+    left join pg_catalog.pg_roles r on r.oid = a.grantee
+    where c.oid = p_rel and a.privilege_type = 'TRUNCATE' and a.grantee <> c.relowner;
+    if v_roles is null then
+        return;
+    end if;
+    execute pg_catalog.format('revoke truncate on %s from %s cascade', p_rel, v_roles);
+    raise notice 'tenancy: revoked TRUNCATE on % from %: TRUNCATE ignores row-level security, and on Citus only the '
+        'table''s owner may run it', p_rel, v_roles;
 end
 $fn$;
 
@@ -193,7 +260,7 @@ as $fn$
 declare
     v_index regclass;
 begin
-    execute pg_catalog.format('drop trigger if exists tenancy_truncate_guard on %s', p_rel);
+    perform tenancy._drop_truncate_trigger(p_rel);
     select i.indexrelid::regclass into v_index
     from pg_catalog.pg_index i
     join pg_catalog.pg_class ic on ic.oid = i.indexrelid
@@ -436,6 +503,68 @@ begin
 end
 $fn$;
 
+-- The grants of TRUNCATE on registered tables (and their partitions) to roles that do not own them,
+-- as 'table oid:role oid' (PUBLIC is 0).
+create or replace function tenancy._truncate_grants()
+returns text[]
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce(pg_catalog.array_agg(distinct c.oid::text || ':' || a.grantee::text), '{}')
+    from tenancy._scope() sc
+    join pg_catalog.pg_class c on c.oid = sc.rel
+    cross join lateral pg_catalog.aclexplode(c.relacl) a
+    where a.privilege_type = 'TRUNCATE' and a.grantee <> c.relowner
+$fn$;
+
+-- GRANT where Citus is installed (tenancy._install_truncate_guard): ddl_command_start remembers
+-- who may TRUNCATE registered tables, ddl_command_end refuses a GRANT that adds a role to that (a
+-- GRANT's event gives no list of its tables; comparing also leaves alone a grant that was there
+-- before, which check() reports).
+create or replace function tenancy._guard_grant_start()
+returns event_trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if tenancy._is_internal_ddl() or not tenancy._citus_on() then
+        return;
+    end if;
+    perform pg_catalog.set_config('tenancy.truncate_grants', tenancy._truncate_grants()::text, true);
+end
+$fn$;
+
+create or replace function tenancy._guard_grant()
+returns event_trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    v_new record;
+begin
+    if tenancy._is_internal_ddl() or not tenancy._citus_on() then
+        return;
+    end if;
+    select pg_catalog.split_part(g, ':', 1)::oid::regclass as rel, pg_catalog.split_part(g, ':', 2)::oid as grantee
+    into v_new
+    from pg_catalog.unnest(tenancy._truncate_grants()) g
+    where g <> all(coalesce(nullif(pg_catalog.current_setting('tenancy.truncate_grants', true), ''), '{}')::text[])
+    order by 1, 2
+    limit 1;
+    if found then
+        raise exception 'TRUNCATE on the tenant-scoped table % cannot be granted to %: on Citus only its owner may '
+            'truncate it (TRUNCATE ignores row-level security and empties every tenant''s rows)', v_new.rel,
+            case when v_new.grantee = 0 then 'PUBLIC' else v_new.grantee::regrole::text end
+            using errcode = 'TN006',
+            hint = 'Grant the privileges the application needs by name: grant select, insert, update, delete on ... '
+                '(ALL includes TRUNCATE).';
+    end if;
+end
+$fn$;
+
 -- (through EXECUTE only because sqlfluff's postgres dialect cannot parse CREATE EVENT TRIGGER).
 -- Re-created by every install and upgrade: sql/prelude.sql dropped them first. Each fires only for
 -- the command tags it inspects (other DDL pays nothing); sql_drop fires for every drop, since a
@@ -448,6 +577,10 @@ begin
         '''CREATE POLICY'', ''ALTER TABLE'', ''CREATE TABLE'', ''CREATE TABLE AS'', ''SELECT INTO'') '
         'execute function tenancy._guard_ddl()';
     execute 'create event trigger tenancy_guard_drop on sql_drop execute function tenancy._guard_drop()';
+    execute 'create event trigger tenancy_guard_grant_start on ddl_command_start when tag in (''GRANT'') '
+        'execute function tenancy._guard_grant_start()';
+    execute 'create event trigger tenancy_guard_grant on ddl_command_end when tag in (''GRANT'') '
+        'execute function tenancy._guard_grant()';
     execute 'create event trigger tenancy_guard_drop_extension on ddl_command_start '
         'when tag in (''DROP EXTENSION'', ''DROP SCHEMA'') execute function tenancy._guard_drop_extension()';
 end

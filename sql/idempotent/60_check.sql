@@ -317,6 +317,7 @@ declare
     v_scoped regclass[];
     v_roots regclass[];
     v_mine oid[];
+    v_citus boolean := tenancy._citus_on();
 begin
     select pg_catalog.array_agg(x.rel) into v_scoped from tenancy._scope() x;
     v_scoped := coalesce(v_scoped, '{}');
@@ -414,23 +415,26 @@ begin
           and pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'tenancy._default_tenant()'
     );
 
-    -- TRUNCATE ignores row-level security: the guard trigger, and who may truncate at all
+    -- TRUNCATE ignores row-level security: the guard trigger, and who may truncate at all (where Citus
+    -- is installed there is no trigger: the privilege is the guard, tenancy._install_truncate_guard)
     return query
     select 'truncate_guard_missing', 'error', sc.rel::text, 'the trigger tenancy_truncate_guard is missing or disabled: '
         'TRUNCATE, which ignores row-level security, is not refused',
         'Run select tenancy.refresh_policies(); (it creates the trigger again and enables it).'
     from tenancy._scope() sc
-    where not exists (
+    where not v_citus and not exists (
         select from pg_catalog.pg_trigger t
         where t.tgrelid = sc.rel and t.tgname = 'tenancy_truncate_guard' and t.tgenabled in ('O', 'A')
           and t.tgfoid = 'tenancy._guard_truncate()'::regprocedure
     );
 
     return query
-    select 'truncate_granted', 'warning', sc.rel::text,
+    select case when v_citus then 'citus_truncate_granted' else 'truncate_granted' end,
+        case when v_citus then 'error' else 'warning' end, sc.rel::text,
         pg_catalog.format('TRUNCATE is granted to %s, which does not own the table: TRUNCATE ignores row-level '
-            'security (tenancy_truncate_guard refuses it outside a tier-0 context)',
-            case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end),
+            'security (%s)', case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end,
+            case when v_citus then 'on Citus nothing else refuses it: that role can empty every tenant''s rows'
+                else 'tenancy_truncate_guard refuses it outside a tier-0 context' end),
         pg_catalog.format('revoke truncate on %s from %s;', sc.rel,
             case when a.grantee = 0 then 'public' else a.grantee::regrole::text end)
     from tenancy._scope() sc

@@ -388,10 +388,15 @@ begin
     loop
         execute pg_catalog.format(c_policies, v_rel) into v_want;
         for v_row in
+            -- 't' or 'f' (RLS enabled and forced), '|', the roles other than the owner granted TRUNCATE
             select * from pg_catalog.run_command_on_placements(v_rel,
-                $q$select relrowsecurity and relforcerowsecurity from pg_catalog.pg_class where oid = '%s'::regclass$q$)
+                $q$select case when c.relrowsecurity and c.relforcerowsecurity then 't' else 'f' end || '|'
+                    || coalesce((select string_agg(distinct case when a.grantee = 0 then 'PUBLIC'
+                        else a.grantee::regrole::text end, ', ') from aclexplode(c.relacl) a
+                        where a.privilege_type = 'TRUNCATE' and a.grantee <> c.relowner), '')
+                    from pg_catalog.pg_class c where c.oid = '%s'::regclass$q$)
         loop
-            if not v_row.success or v_row.result is distinct from 't' then
+            if not v_row.success or pg_catalog.split_part(v_row.result, '|', 1) is distinct from 't' then
                 return query select
                     case when v_row.success then 'citus_shard_rls' else 'citus_shard_unreachable' end, 'error',
                     pg_catalog.format('%s (shard %s on %s:%s)', v_rel, v_row.shardid, v_row.nodename, v_row.nodeport),
@@ -399,6 +404,16 @@ begin
                         'are returned unfiltered' else 'the shard cannot be inspected: ' || v_row.result end,
                     pg_catalog.format('On that node: alter table <shard> enable row level security, force row level '
                         'security; or select tenancy.register_table(%L); on the coordinator.', v_rel::text);
+            end if;
+            if v_row.success and pg_catalog.split_part(v_row.result, '|', 2) <> '' then
+                return query select 'citus_shard_truncate', 'error',
+                    pg_catalog.format('%s (shard %s on %s:%s)', v_rel, v_row.shardid, v_row.nodename, v_row.nodeport),
+                    pg_catalog.format('TRUNCATE on this shard is granted to %s, which does not own it: a connection '
+                        'to the worker can empty the shard past row-level security',
+                        pg_catalog.split_part(v_row.result, '|', 2)),
+                    pg_catalog.format('On that node: revoke truncate on <shard> from %s; (a grant made on the '
+                        'coordinator is refused, or reported as citus_truncate_granted).',
+                        pg_catalog.split_part(v_row.result, '|', 2));
             end if;
         end loop;
         for v_row in select * from pg_catalog.run_command_on_placements(v_rel, c_policies) loop

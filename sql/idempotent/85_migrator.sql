@@ -61,6 +61,8 @@ begin
             -- guard and the recorded tenant index
             '_refuse_foreign_permissive', '_install_truncate_guard', '_mark_tenant_index', '_unguard',
             '_citus_alter_default',
+            -- on Citus the TRUNCATE guard is the privilege (docs/decisions/0005-truncate-on-citus.md)
+            '_drop_truncate_trigger', '_revoke_truncate',
             -- the catalog helpers PUBLIC no longer executes (context core v3)
             '_tree', '_scope', '_policy_defs', '_registered_root', '_missing_policies', '_foreign_policies'
         ])

@@ -109,14 +109,16 @@ def cluster() -> Iterator[Cluster]:
         su.execute(f"create schema {c.schema}")
         su.execute(f"grant usage on schema {c.schema} to {c.app}, {c.platform}")
         su.execute("set citus.shard_count = 4")
-        # tenancy puts a TRUNCATE guard (a statement trigger) on registered tables: docs/citus.md step 6
-        su.execute("set citus.enable_unsafe_triggers = on")
+        # no setting Citus calls unsafe (SPEC 8): register_table puts no trigger on the tables here
+        assert su.execute("show citus.enable_unsafe_triggers").fetchone() == ("off",)
         for name, order in (("orders", "distribute_first"), ("notes", "register_first")):
             tbl = f"{c.schema}.{name}"
             su.execute(
                 f"create table {tbl} (tenant_id uuid not null, id bigserial, body text,"
                 " created_at timestamptz not null default now(), primary key (tenant_id, id))"
             )
+            # a DBA's habit: ALL (TRUNCATE included) before registering; register_table revokes TRUNCATE
+            su.execute(f"grant all on {tbl} to {c.app}")
             if order == "distribute_first":
                 su.execute("select create_distributed_table(%s, 'tenant_id')", [tbl])
                 su.execute("select tenancy.register_table(%s)", [tbl])
@@ -245,6 +247,47 @@ def test_reset_and_switch_inside_a_transaction_reach_the_shards(cluster: Cluster
         conn.execute("select tenancy.reset_tenant()")
         assert conn.execute(f"select count(*) from {table}").fetchone() == (0,)
         conn.execute("rollback")
+
+
+def test_rollback_to_savepoint_puts_the_earlier_context_back_on_the_coordinator_and_the_shards(
+    cluster: Cluster,
+) -> None:
+    """A table the coordinator keeps for itself is read through the signed context too (tenancy.sctx is
+    set): every value the session signed in the transaction stays valid there, not only the latest."""
+    dist = f"{cluster.schema}.orders"
+    local = f"{cluster.schema}.local_notes"
+    with connect(COORD) as su:
+        su.execute(f"create table {local} (tenant_id uuid not null, body text)")
+        su.execute("select tenancy.register_table(%s)", [local])
+        su.execute(f"grant select on {local} to {cluster.app}")
+        su.execute(f"insert into {local} values (%s, 'c'), (%s, 's')", [cluster.customer, cluster.sibling])
+    try:
+        with connect(cluster.dsn(COORD, cluster.app)) as conn:
+            in_context(conn, cluster.customer)
+            conn.execute("savepoint s")
+            conn.execute("select tenancy.set_tenant(%s, true)", [cluster.sibling])
+            assert counts(conn, dist) == {cluster.sibling: 4}
+            assert counts(conn, local) == {cluster.sibling: 1}
+            conn.execute("rollback to savepoint s")
+            assert conn.execute("select tenancy.current_tenant()::text").fetchone() == (cluster.customer,)
+            assert counts(conn, dist) == {cluster.customer: 3}
+            assert counts(conn, local) == {cluster.customer: 1}
+            conn.execute("commit")
+            # the same value in a later transaction of this session: no context anywhere
+            conn.execute("begin")
+            conn.execute("select tenancy.set_tenant(%s, true)", [cluster.customer])
+            value = conn.execute("select current_setting('tenancy.sctx')").fetchone()[0]
+            conn.execute("commit")
+            conn.execute("begin")
+            conn.execute("set local citus.propagate_set_commands = 'local'")
+            conn.execute("select set_config('tenancy.sctx', %s, true)", [value])
+            gpid = value.split(".")[6]
+            conn.execute(f"set local application_name = 'citus_internal gpid={gpid}'")  # posing as itself
+            assert counts(conn, local) == {}
+            conn.execute("rollback")
+    finally:
+        with connect(COORD) as su:
+            su.execute(f"drop table {local}")
 
 
 # --- writes -----------------------------------------------------------------------------------------
@@ -431,6 +474,167 @@ def test_documented_residual_a_spoofed_gpid_on_a_direct_worker_connection(cluste
         w.execute("rollback")
 
 
+# --- TRUNCATE, which ignores row-level security: the privilege is the guard on Citus -----------------
+
+
+def _truncate_holders(table: str) -> list[tuple[str, str]]:
+    """(node:shard or 'coordinator', roles other than the owner granted TRUNCATE) wherever there are any."""
+    acl = (
+        "select coalesce(string_agg(a.grantee::regrole::text, ',' order by 1), '') from pg_class c,"
+        " aclexplode(c.relacl) a where c.oid = '%s'::regclass and a.privilege_type = 'TRUNCATE'"
+        " and a.grantee <> c.relowner"
+    )
+    with connect(COORD) as su:
+        found = [("coordinator", su.execute(acl % table).fetchone()[0])]
+        found += [
+            (f"{port}:{shard}", result)
+            for port, shard, result in su.execute(
+                "select nodeport, shardid, result from run_command_on_placements(%s, %s)", [table, acl]
+            ).fetchall()
+        ]
+    return [(where, roles) for where, roles in found if roles]
+
+
+def test_registered_tables_have_no_trigger_on_the_coordinator_or_the_shards(cluster: Cluster) -> None:
+    for table in cluster.tables:
+        with connect(COORD) as su:
+            assert su.execute(
+                "select count(*) from pg_trigger where tgrelid = %s::regclass and not tgisinternal", [table]
+            ).fetchone() == (0,)
+            shards = su.execute(
+                "select result from run_command_on_placements(%s,"
+                " $$select count(*) from pg_trigger where tgrelid = '%%s'::regclass and not tgisinternal$$)",
+                [table],
+            ).fetchall()
+        assert shards == [("0",)] * 4, shards
+
+
+def test_register_table_revoked_the_truncate_that_all_had_granted(cluster: Cluster) -> None:
+    """The fixture granted ALL (with TRUNCATE) before register_table, on both orders of distribution."""
+    for table in cluster.tables:
+        assert _truncate_holders(table) == [], table
+        with connect(COORD) as su:
+            assert su.execute(
+                "select has_table_privilege(%s, %s, 'select, insert, update, delete')", [cluster.app, table]
+            ).fetchone() == (True,)
+
+
+@pytest.mark.parametrize("name", ["orders", "notes"])
+def test_an_application_role_cannot_truncate_a_distributed_scoped_table(cluster: Cluster, name: str) -> None:
+    table = f"{cluster.schema}.{name}"
+    for role, tenant in ((cluster.app, cluster.customer), (cluster.platform, cluster.root)):
+        with connect(cluster.dsn(COORD, role)) as conn:
+            in_context(conn, tenant)
+            with pytest.raises(psycopg.Error) as err:
+                conn.execute(f"truncate {table}")
+            assert err.value.sqlstate == "42501", role
+            assert f"permission denied for table {name}" in str(err.value)
+            conn.execute("rollback")
+    # and on a worker, straight to a shard: Citus refuses changes to a shard (XX000), and with the
+    # setting that lifts that (any role may set it) the privilege refuses it
+    shard, port, _ = placements(table)[0]
+    with connect(cluster.dsn(worker_dsn(port), cluster.app)) as conn:
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute(f"truncate {shard}")
+        assert "because it is a shard of a distributed table" in str(err.value)
+        conn.execute("set citus.enable_manual_changes_to_shards = on")
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute(f"truncate {shard}")
+        assert err.value.sqlstate == "42501"
+    with connect(COORD) as su:
+        assert su.execute(f"select count(*) from {table}").fetchone()[0] >= sum(cluster.rows_of().values())
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        "grant all on {table} to {app}",
+        "grant truncate on {table} to {app}",
+        "grant select, truncate on {table} to public",
+        "grant all on all tables in schema {schema} to {app}",
+    ],
+)
+def test_a_grant_of_truncate_on_a_scoped_table_is_refused(cluster: Cluster, grant: str) -> None:
+    table = f"{cluster.schema}.orders"
+    sql = grant.format(table=table, app=cluster.app, schema=cluster.schema)
+    with connect(COORD) as su:
+        with pytest.raises(psycopg.Error) as err:
+            su.execute(sql)
+        assert err.value.sqlstate == "TN006", sql
+        assert "cannot be granted to" in err.value.diag.message_primary
+        assert "only its owner may truncate it" in err.value.diag.message_primary
+        assert "grant select, insert, update, delete" in (err.value.diag.message_hint or "")
+        su.execute(f"grant select on {table} to {cluster.app}")  # what is not TRUNCATE goes through
+    assert _truncate_holders(table) == []
+
+
+def test_check_reports_truncate_granted_past_the_guard_on_coordinator_and_shard(cluster: Cluster) -> None:
+    table = f"{cluster.schema}.notes"
+    with connect(COORD) as su:
+        su.execute("set session_replication_role = replica")  # event triggers do not fire
+        su.execute(f"grant truncate on {table} to {cluster.app}")
+        su.execute("reset session_replication_role")
+        try:
+            rows = su.execute(
+                "select code, severity, object, problem from tenancy.check() where object = %s", [table]
+            ).fetchall()
+            assert [r[:3] for r in rows if r[0] == "citus_truncate_granted"] == [
+                ("citus_truncate_granted", "error", table)
+            ], rows
+            assert cluster.app in next(r[3] for r in rows if r[0] == "citus_truncate_granted")
+            # Citus took the grant to the shards too
+            shards = [
+                r
+                for r in su.execute("select code, object from tenancy.check()").fetchall()
+                if r[0] == "citus_shard_truncate" and r[1].startswith(table)
+            ]
+            assert len(shards) == 4, shards
+            with connect(cluster.dsn(COORD, cluster.app)) as conn:
+                in_context(conn, cluster.customer)
+                conn.execute("savepoint s")
+                conn.execute(f"truncate {table}")  # what the finding warns about (rolled back)
+                conn.execute("rollback")
+        finally:
+            su.execute(f"revoke truncate on {table} from {cluster.app}")
+        assert _truncate_holders(table) == []
+        # a grant made on a worker, straight to one shard
+        shard, port, shardid = placements(table)[0]
+        with connect(worker_dsn(port)) as w:
+            w.execute(f"grant truncate on {shard} to {cluster.app}")
+            try:
+                found = [
+                    r
+                    for r in su.execute("select code, object, problem from tenancy.check()").fetchall()
+                    if r[0] == "citus_shard_truncate"
+                ]
+                assert len(found) == 1 and f"shard {shardid} on" in found[0][1], found
+                assert cluster.app in found[0][2]
+            finally:
+                w.execute(f"revoke truncate on {shard} from {cluster.app}")
+        assert [r for r in _check(table) if r[0] == "error"] == []
+
+
+def test_register_table_removes_a_trigger_left_from_before_without_the_setting(cluster: Cluster) -> None:
+    """A table registered by an earlier version (with the DBA's setting) carries tenancy_truncate_guard;
+    register_table and refresh_policies() drop it without the DBA turning the setting on."""
+    table = f"{cluster.schema}.orders"
+    with connect(COORD) as su:
+        su.execute("begin")
+        su.execute("set local citus.enable_unsafe_triggers = on")
+        su.execute(
+            f"create trigger tenancy_truncate_guard before truncate on {table}"
+            " for each statement execute function tenancy._guard_truncate()"
+        )
+        su.execute("commit")
+        assert su.execute("show citus.enable_unsafe_triggers").fetchone() == ("off",)
+        assert su.execute("select tenancy.refresh_policies()").fetchone()[0] >= 2
+        assert su.execute(
+            "select count(*) from pg_trigger where tgrelid = %s::regclass and not tgisinternal", [table]
+        ).fetchone() == (0,)
+        assert su.execute("show citus.enable_unsafe_triggers").fetchone() == ("off",)
+    test_registered_tables_have_no_trigger_on_the_coordinator_or_the_shards(cluster)
+
+
 # --- check() covers the shards -----------------------------------------------------------------------
 
 
@@ -468,7 +672,6 @@ def test_check_reports_a_policy_edited_or_added_on_one_shard(cluster: Cluster) -
         found = [r for r in _check(table) if r[0] == "error"]
         assert any(f"shard {shardid}" in r[1] for r in found), found
     with connect(COORD) as su:
-        su.execute("set citus.enable_unsafe_triggers = on")
         su.execute("select tenancy.register_table(%s)", [table])  # regenerates, on every shard
     assert [r for r in _check(table) if r[0] == "error"] == []
 

@@ -137,6 +137,14 @@ RULES: dict[str, Rule] = {
         Rule("citus_shard_rls", "error", "Row-level security is not enabled and forced on a shard"),
         Rule("citus_shard_policies", "error", "A shard's policies differ from the coordinator's"),
         Rule(
+            "citus_truncate_granted",
+            "error",
+            "On Citus, TRUNCATE on a scoped table is granted to a non-owner (the privilege is the guard)",
+        ),
+        Rule(
+            "citus_shard_truncate", "error", "TRUNCATE on a shard of a scoped table is granted to a non-owner"
+        ),
+        Rule(
             "citus_not_by_tenant",
             "warning",
             "A scoped table is distributed by another column than its tenant column",

@@ -107,8 +107,27 @@ def test_the_issuing_backend_accepts_only_its_own_transaction() -> None:
     assert run(gd, value, gpid=None, key=None)[0] == s  # no key, no Citus lookup needed
     got, refused = run(gd, value, now=NOW + 5)
     assert got is None and "later transaction" in refused[0][1]
+    # forgotten (reset_tenant), then shown again with an application_name naming this session
     C.forget(gd)
-    assert run(gd, value, now=NOW, txn=(1, 9))[0] is not None
+    gd.pop(C.REFUSED_KEY)  # (the value's refusal was audited above: once per value)
+    got, refused = run(gd, value, now=NOW, txn=(1, 9))
+    assert got is None and "no longer holds" in refused[0][1]
+    # another backend (a worker's) accepts it: it never signed
+    assert run({}, value, now=NOW, txn=(1, 9))[0] == s
+
+
+def test_every_value_signed_in_the_transaction_stays_in_force_after_rollback_to_savepoint() -> None:
+    gd: dict = {}
+    first, second = signed(T2), signed(T1, 1, (T1, T2))
+    for value in (first, second):
+        C.issued(gd, value, NOW, C.parse(value)[0])
+    assert run(gd, second, gpid=None, key=None)[0].tenant == T1
+    assert run(gd, first, gpid=None, key=None)[0].tenant == T2  # put back by ROLLBACK TO SAVEPOINT
+    # a new transaction starts a new set
+    third = signed(T2, now=NOW + 10)
+    C.issued(gd, third, NOW + 10, C.parse(third)[0])
+    got, refused = run(gd, first, now=NOW + 10, gpid=None)
+    assert got is None and refused
 
 
 def test_empty_values_are_no_context_without_audit() -> None:
