@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -403,6 +404,7 @@ def main() -> int:
         print(out0[-2000:], out1[-2000:], out2[-2000:])
     if not args.keep:
         drop_fleet(server, name)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
