@@ -535,8 +535,9 @@ def server2() -> Iterator[Server]:
         pytest.skip("a second server needs TENANCY_PGBIN (scripts/with-cluster.sh sets it)")
     if os.environ.get("TENANCY_PG"):
         pytest.skip(
-            f"a second server of PostgreSQL {os.environ['TENANCY_PG']} would have to run inside its debootstrap "
-            "root (scripts/pg-root.sh), which this fixture does not do yet; the host's major runs these tests"
+            f"a second server of PostgreSQL {os.environ['TENANCY_PG']} would have to run inside its "
+            "debootstrap root (scripts/pg-root.sh), which this fixture does not do yet; the host's major "
+            "runs these tests"
         )
     root = os.geteuid() == 0
     runas = ["runuser", "-u", "postgres", "--"] if root else []
