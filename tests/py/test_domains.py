@@ -324,6 +324,12 @@ def test_upgrade_from_0_1_0_renormalizes_and_reports(server_dsn: str) -> None:
                 )
                 for slug in ("a", "b", "c")
             )
+            old_form = one(conn, "select tenancy.normalize_host(%s)", ["x\u13a0.example"])
+            if old_form == hosts.normalize("x\uab70.example"):
+                pytest.skip(
+                    "this server's Python already maps Cherokee capitals as IDNA 2008 does, in 0.1.0's "
+                    f"IDNA 2003 codec ({old_form}): there is nothing for the upgrade to renormalize here"
+                )
             # Cherokee capitals (U+13A0...) had no lower case in Unicode 3.2, so IDNA 2003 kept them;
             # IDNA 2008 (UTS #46) maps them to the small letters of Unicode 8 (U+AB70...). The new form of
             # one of them is mapped (typed as punycode) to another tenant.
